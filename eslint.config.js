@@ -1,0 +1,38 @@
+import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '.cache/**', '.nx/**', '**/__fixtures__/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['packages/*/src/**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      // Plugins reach core only through its public entry; core imports no plugin; apps load plugins via the registry.
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'scope:core', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:plugin', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
+            { sourceTag: 'scope:testkit', onlyDependOnLibsWithTags: ['scope:core'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:core'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Plugins and core receive configuration; read the environment only in the CLI.' },
+      ],
+    },
+  },
+  {
+    files: ['packages/cli/src/**/*.ts', 'packages/**/*.test.ts', 'packages/testkit/src/**/*.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

@@ -1,0 +1,83 @@
+import { type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export type { Static, TSchema };
+
+/** One problem with a value, located by a JSON pointer (`/tables/0/name`). */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Thrown when a configuration does not satisfy its schema; lists every issue at once. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  readonly subject: string;
+
+  constructor(subject: string, issues: readonly ConfigIssue[]) {
+    super(`${subject}: invalid configuration\n${issues.map((i) => `  - ${i.path || '/'}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.subject = subject;
+    this.issues = issues;
+  }
+}
+
+/**
+ * Validates `input` against a TypeBox schema, applying the schema's defaults first.
+ * Returns the typed config or throws a ConfigError that names every failing field.
+ */
+export function parseConfig<S extends TSchema>(schema: S, input: unknown, subject = 'config'): Static<S> {
+  const withDefaults = Value.Default(schema, structuredClone(input ?? {}));
+  const issues = collectIssues(schema, withDefaults);
+  if (issues.length > 0) throw new ConfigError(subject, issues);
+  return withDefaults as Static<S>;
+}
+
+export function collectIssues(schema: TSchema, value: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  for (const error of Value.Errors(schema, value)) {
+    // A union failure reports once per branch; keep the first message per path.
+    const key = `${error.path}\u0000${error.message}`;
+    if (seen.has(key) || [...seen].some((k) => k.startsWith(`${error.path}\u0000`))) continue;
+    seen.add(key);
+    issues.push({ path: error.path, message: error.message });
+  }
+  return issues;
+}
+
+/** The JSON Schema of a config schema, for the controller, editors and docs. */
+export function configJsonSchema(schema: TSchema): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+}
+
+/** A Markdown table documenting each config field: name, type, default, description. */
+export function configDocs(schema: TSchema): string {
+  const rows: string[] = ['| field | type | required | default | description |', '| --- | --- | --- | --- | --- |'];
+  walk(schema, '', true, rows);
+  return rows.join('\n');
+}
+
+function walk(schema: TSchema, prefix: string, required: boolean, rows: string[]): void {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties;
+  if (schema['type'] === 'object' && properties) {
+    const requiredKeys = new Set((schema as { required?: string[] }).required ?? []);
+    for (const [key, child] of Object.entries(properties)) {
+      walk(child, prefix ? `${prefix}.${key}` : key, requiredKeys.has(key), rows);
+    }
+    return;
+  }
+  if (!prefix) return;
+  rows.push(
+    `| \`${prefix}\` | ${describeType(schema)} | ${required ? 'yes' : 'no'} | ${
+      schema['default'] === undefined ? '' : `\`${JSON.stringify(schema['default'])}\``
+    } | ${(schema['description'] as string | undefined) ?? ''} |`,
+  );
+}
+
+function describeType(schema: TSchema): string {
+  if (Array.isArray(schema['anyOf'])) return (schema['anyOf'] as TSchema[]).map(describeType).join(' \\| ');
+  if (schema['const'] !== undefined) return `\`${JSON.stringify(schema['const'])}\``;
+  if (schema['type'] === 'array') return `${describeType(schema['items'] as TSchema)}[]`;
+  return String(schema['type'] ?? 'any');
+}

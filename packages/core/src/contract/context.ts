@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { AvroSchema, CompatibilityMode } from '../schema/avro.js';
+
+export type { Logger };
+
+/** A JSON value a source uses to resume (an LSN, a binlog file and offset, a cursor). */
+export type Position = Readonly<Record<string, unknown>>;
+
+/**
+ * Metrics a plugin adds of its own. Names are prefixed `datamesh_plugin_<plugin>_` and carry
+ * the pipeline, stage and plugin labels; the plugin names only its extra labels.
+ */
+export interface PluginMetrics {
+  counter(name: string, help: string, labelNames?: readonly string[]): Counter<string>;
+  gauge(name: string, help: string, labelNames?: readonly string[]): Gauge<string>;
+  histogram(name: string, help: string, buckets?: readonly number[], labelNames?: readonly string[]): Histogram<string>;
+}
+
+export interface RegisteredSchema {
+  readonly subject: string;
+  readonly id: number;
+  readonly version: number;
+  readonly schema: AvroSchema;
+}
+
+/** Schema registry access: register versions under a subject (checked for compatibility), look them up. */
+export interface SchemaAccess {
+  register(subject: string, schema: AvroSchema, mode?: CompatibilityMode): Promise<RegisteredSchema>;
+  latest(subject: string): Promise<RegisteredSchema | undefined>;
+  byId(id: number): Promise<RegisteredSchema | undefined>;
+}
+
+/**
+ * A durable key-value store private to one task. Writes go to a changelog in the transport,
+ * so the state survives restarts and can move between nodes.
+ */
+export interface StateStore {
+  get<T = unknown>(key: string): T | undefined;
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  entries(): IterableIterator<[string, unknown]>;
+}
+
+/** The durable position of a source task: what the runtime stored after the transport acknowledged. */
+export interface Checkpoints {
+  /** The last position whose events are durable in the transport, if any. */
+  committed(): Promise<Position | undefined>;
+}
+
+/** Everything a plugin receives. There are no globals: a plugin uses only this. */
+export interface PluginContext {
+  readonly pipeline: string;
+  readonly stage: string;
+  readonly plugin: string;
+  readonly logger: Logger;
+  readonly metrics: PluginMetrics;
+  readonly schemas: SchemaAccess;
+  readonly state: StateStore;
+  readonly checkpoints: Checkpoints;
+  /** Aborted when the task must stop; long waits inside a plugin should honour it. */
+  readonly signal: AbortSignal;
+}

@@ -1,0 +1,164 @@
+import type { Static, TSchema } from './config-schema.js';
+import type { ChangeEvent } from './envelope.js';
+import type { PluginContext, Position } from './context.js';
+import type { AvroRecordSchema } from '../schema/avro.js';
+import type { StreamSchemas } from '../schema/envelope-schema.js';
+import { CONTRACT_VERSION, PLUGIN_BRAND } from './version.js';
+
+export type PluginKind = 'source' | 'processor' | 'sink';
+
+/** A stream a source produces: one entity (a table, an application's domain events). */
+export interface StreamDeclaration extends StreamSchemas {
+  /** Stable name, e.g. `public.orders`; the default topic is `<source stage>.<name>`. */
+  readonly name: string;
+  readonly description?: string;
+}
+
+/** A batch read from a source, with the position to resume after it. */
+export interface SourceBatch {
+  readonly events: readonly { readonly stream: string; readonly event: ChangeEvent }[];
+  /** Resuming from this position yields the events after this batch, never the batch again. */
+  readonly position: Position;
+}
+
+/**
+ * A running source. The runtime reads a batch, makes it durable in the transport, stores the
+ * position, and only then calls `acknowledge` — the source releases log space there and nowhere else.
+ */
+export interface SourceTask {
+  /** Starts reading after `from`, or from the beginning (with a snapshot, where the source has one). */
+  start(from: Position | undefined): Promise<void>;
+  /** The next batch, or undefined when nothing arrived before `signal` or the source's own poll timeout. */
+  read(signal: AbortSignal): Promise<SourceBatch | undefined>;
+  /** `position` and everything before it is durable downstream. */
+  acknowledge(position: Position): Promise<void>;
+  /** The position the source has released upstream (e.g. a replication slot's confirmed LSN), if it can tell. */
+  releasedPosition?(): Promise<Position | undefined>;
+  stop(): Promise<void>;
+}
+
+export interface ProcessorInput {
+  /** The reference as written in the pipeline (`orders` or `orders/public.orders`). */
+  readonly name: string;
+  readonly keySchema: AvroRecordSchema;
+  readonly valueSchema: AvroRecordSchema;
+}
+
+/** An output field and the input fields it is computed from. */
+export interface FieldLineage {
+  readonly output: string;
+  readonly inputs: readonly { readonly input: string; readonly field: string }[];
+  readonly transform?: string;
+}
+
+export interface ProcessorPlan extends StreamSchemas {
+  readonly lineage: readonly FieldLineage[];
+}
+
+/** Thrown by a processor's plan when its inputs cannot be wired as configured. */
+export class PlanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PlanError';
+  }
+}
+
+export interface ProcessorTask {
+  /** Transforms a batch; may drop, change or add events. */
+  process(events: readonly ChangeEvent[]): readonly ChangeEvent[] | Promise<readonly ChangeEvent[]>;
+  close?(): Promise<void>;
+}
+
+/** Where a consumed event sits in the transport; sinks use it to order and de-duplicate writes. */
+export interface TransportPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface SinkRecord {
+  readonly event: ChangeEvent;
+  readonly position: TransportPosition;
+}
+
+export interface SinkTask {
+  /** Accepts a batch; need not be durable until `flush`. */
+  write(records: readonly SinkRecord[]): Promise<void>;
+  /** Makes everything written durable. Input offsets are committed only after it resolves. */
+  flush(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+interface PluginBase<K extends PluginKind, S extends TSchema> {
+  readonly $$type: typeof PLUGIN_BRAND;
+  readonly apiVersion: string;
+  readonly kind: K;
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  readonly config: S;
+}
+
+export interface SourcePlugin<S extends TSchema = TSchema> extends PluginBase<'source', S> {
+  streams(config: Static<S>): readonly StreamDeclaration[] | Promise<readonly StreamDeclaration[]>;
+  create(config: Static<S>, ctx: PluginContext): SourceTask | Promise<SourceTask>;
+}
+
+export interface ProcessorPlugin<S extends TSchema = TSchema> extends PluginBase<'processor', S> {
+  /** Stateful processors (joins) are never fused and get a changelog-backed state store. */
+  readonly stateful: boolean;
+  plan(inputs: readonly ProcessorInput[], config: Static<S>): ProcessorPlan;
+  create(config: Static<S>, ctx: PluginContext): ProcessorTask | Promise<ProcessorTask>;
+}
+
+export interface SinkPlugin<S extends TSchema = TSchema> extends PluginBase<'sink', S> {
+  create(config: Static<S>, ctx: PluginContext): SinkTask | Promise<SinkTask>;
+}
+
+export type Plugin = SourcePlugin | ProcessorPlugin | SinkPlugin;
+
+type Definition<P extends { kind: PluginKind }> = Omit<P, '$$type' | 'apiVersion' | 'kind' | 'description'> & {
+  readonly description?: string;
+};
+
+const NAME_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+function brand<K extends PluginKind, D extends { name: string; version: string; description?: string }>(
+  kind: K,
+  definition: D,
+) {
+  if (!NAME_PATTERN.test(definition.name)) {
+    throw new Error(`plugin name "${definition.name}" must be kebab-case (e.g. "postgres", "sink-file")`);
+  }
+  return Object.freeze({
+    ...definition,
+    description: definition.description ?? '',
+    $$type: PLUGIN_BRAND,
+    apiVersion: CONTRACT_VERSION,
+    kind,
+  });
+}
+
+export function defineSource<S extends TSchema>(definition: Definition<SourcePlugin<S>>): SourcePlugin<S> {
+  return brand('source', definition) as SourcePlugin<S>;
+}
+
+export function defineProcessor<S extends TSchema>(
+  definition: Omit<Definition<ProcessorPlugin<S>>, 'stateful'> & { readonly stateful?: boolean },
+): ProcessorPlugin<S> {
+  return brand('processor', { ...definition, stateful: definition.stateful ?? false }) as ProcessorPlugin<S>;
+}
+
+export function defineSink<S extends TSchema>(definition: Definition<SinkPlugin<S>>): SinkPlugin<S> {
+  return brand('sink', definition) as SinkPlugin<S>;
+}
+
+/** True for any value made by define*, from any copy of core (checks the brand, not the class). */
+export function isPlugin(value: unknown): value is Plugin {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { $$type?: unknown }).$$type === PLUGIN_BRAND &&
+    typeof (value as { apiVersion?: unknown }).apiVersion === 'string'
+  );
+}

@@ -1,0 +1,10 @@
+export * from './contract/version.js';
+export * from './contract/config-schema.js';
+export * from './contract/envelope.js';
+export * from './contract/context.js';
+export * from './contract/plugin.js';
+export * from './schema/avro.js';
+export * from './schema/envelope-schema.js';
+export * from './transport/transport.js';
+export * from './metrics/standard-metrics.js';
+export { Type } from '@sinclair/typebox';

@@ -1,0 +1,87 @@
+/**
+ * What stages exchange events over. The embedded log implements it for one machine; Kafka
+ * implements it in production. Both pass the same transport conformance tests.
+ */
+export interface TopicConfig {
+  readonly partitions: number;
+  /** Keep only the newest record per key (state changelogs, positions). */
+  readonly compacted?: boolean;
+  /** Delete records older than this (ms); undefined keeps them. */
+  readonly retentionMs?: number;
+  /** Delete the oldest segments once a partition holds more than this (bytes). */
+  readonly retentionBytes?: number;
+}
+
+export type Headers = Readonly<Record<string, string>>;
+
+export interface ProduceRecord {
+  readonly topic: string;
+  readonly key: Buffer | null;
+  /** null is a tombstone. */
+  readonly value: Buffer | null;
+  readonly headers?: Headers;
+  /** Chosen from the key when absent (Kafka's murmur2 partitioner), round-robin for null keys. */
+  readonly partition?: number;
+  readonly timestamp?: number;
+}
+
+export interface RecordMetadata {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface ConsumedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: Headers;
+}
+
+/** The next offset to read, per topic and partition (Kafka's convention: last consumed + 1). */
+export interface TopicPartitionOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface Producer {
+  /**
+   * Appends records; resolves once they are durable (survive a crash of this process).
+   * Records of one call to one partition keep their order.
+   */
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  readonly group: string;
+  readonly topics: readonly string[];
+  /** Where to start when the group has no committed offset. Default: earliest. */
+  readonly fromBeginning?: boolean;
+}
+
+export interface Consumer {
+  /** Up to `maxRecords` records, waiting up to `maxWaitMs` for the first; empty when none arrived. */
+  poll(options: { maxRecords: number; maxWaitMs: number; signal?: AbortSignal }): Promise<ConsumedRecord[]>;
+  /** Stores the group's next offsets durably. */
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  /** The group's committed next offsets. */
+  committed(): Promise<TopicPartitionOffset[]>;
+  /** Records not yet consumed by this group (end offset − committed), summed over partitions. */
+  lag(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  readonly kind: string;
+  ensureTopic(name: string, config: TopicConfig): Promise<void>;
+  listTopics(): Promise<string[]>;
+  describeTopic(name: string): Promise<(TopicConfig & { readonly endOffsets: readonly number[] }) | undefined>;
+  producer(): Producer;
+  consumer(options: ConsumerOptions): Consumer;
+  close(): Promise<void>;
+}
