@@ -4,6 +4,7 @@
 // With no names, the command applies to every service. Each service is one module in this folder exporting
 // { name, description, install(), up(), down(), status() }; status() resolves to { ok, detail }.
 import * as prometheus from './prometheus.mjs';
+import process from 'node:process';
 import { ServiceError } from './lib/system.mjs';
 
 /** Every known service, in start order. Add a service by writing its module and listing it here. */
@@ -20,7 +21,9 @@ function select(names) {
   if (names.length === 0) return SERVICES;
   const unknown = names.filter((n) => !SERVICES.some((s) => s.name === n));
   if (unknown.length > 0) {
-    throw new ServiceError(`unknown service ${unknown.join(', ')}; known: ${SERVICES.map((s) => s.name).join(', ')}`);
+    throw new ServiceError(
+      `unknown service ${unknown.join(', ')}; known: ${SERVICES.map((s) => s.name).join(', ')}`,
+    );
   }
   return names.map((n) => SERVICES.find((s) => s.name === n));
 }
@@ -57,7 +60,9 @@ try {
   if (error instanceof ServiceError) {
     process.stderr.write(`services: ${error.message}\n`);
   } else {
-    process.stderr.write(`services: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `services: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
   }
   process.exitCode = 1;
 }

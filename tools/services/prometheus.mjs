@@ -25,7 +25,9 @@ export async function install() {
   aptInstall(name, ['prometheus']);
   const installed = promtoolVersion();
   if (!installed) {
-    throw new ServiceError('the prometheus package installed but promtool is still not on PATH (expected /usr/bin/promtool)');
+    throw new ServiceError(
+      'the prometheus package installed but promtool is still not on PATH (expected /usr/bin/promtool)',
+    );
   }
   log(name, `installed: ${installed.version} (${installed.path})`);
 }

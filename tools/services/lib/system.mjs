@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import process from 'node:process';
 
 /** An error the CLI prints without a stack trace: the message says what went wrong and what to do. */
 export class ServiceError extends Error {
@@ -62,7 +63,9 @@ function aptHasCandidate(pkg) {
  */
 export function aptInstall(service, packages) {
   if (!findOnPath('apt-get')) {
-    throw new ServiceError(`apt-get not found: install ${packages.join(' ')} with your system's package manager`);
+    throw new ServiceError(
+      `apt-get not found: install ${packages.join(' ')} with your system's package manager`,
+    );
   }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new ServiceError(`installing ${packages.join(' ')} needs root (apt-get); run this command as root`);
