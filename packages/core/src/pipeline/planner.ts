@@ -1,0 +1,328 @@
+import { parseConfig, ConfigError, collectIssues } from '../contract/config-schema.js';
+import {
+  PlanError,
+  type ProcessorInput,
+  type ProcessorPlan,
+  type ProcessorPlugin,
+  type SinkPlugin,
+  type SourcePlugin,
+  type FieldLineage,
+} from '../contract/plugin.js';
+import type { AvroRecordSchema } from '../schema/avro.js';
+import { Value } from '@sinclair/typebox/value';
+import {
+  PipelineSpecSchema,
+  type PipelineSpec,
+  type ProcessorStage,
+  type SinkStage,
+  type SourceStage,
+} from './pipeline-spec.js';
+import { DocumentError, type Problem, type SourceDocument } from './source-document.js';
+import type { PluginRegistry } from '../registry/plugin-registry.js';
+
+/** A stream between stages: a source's stream or a processor's output. */
+export interface PlannedStream {
+  /** How stages refer to it: `<stage>` or `<stage>/<stream>`. */
+  readonly ref: string;
+  readonly stage: string;
+  /** The topic it lives in when materialised. */
+  readonly topic: string;
+  /** False for a processor output fused into its consumer (no topic). */
+  readonly materialized: boolean;
+  readonly keySchema: AvroRecordSchema;
+  readonly valueSchema: AvroRecordSchema;
+}
+
+export interface PlannedSource {
+  readonly id: string;
+  readonly stage: SourceStage;
+  readonly plugin: SourcePlugin;
+  readonly config: unknown;
+  /** Stream name → planned stream. */
+  readonly streams: ReadonlyMap<string, PlannedStream>;
+}
+
+export interface PlannedProcessor {
+  readonly stage: ProcessorStage;
+  readonly plugin: ProcessorPlugin;
+  readonly config: unknown;
+  readonly inputs: readonly PlannedStream[];
+  readonly plan: ProcessorPlan;
+  readonly output: PlannedStream;
+}
+
+export interface PlannedSink {
+  readonly stage: SinkStage;
+  readonly plugin: SinkPlugin;
+  readonly config: unknown;
+  readonly inputs: readonly PlannedStream[];
+}
+
+/**
+ * A consumer task: reads materialised topics, runs its chain of processors fused in one loop, and ends in
+ * a topic (the last processor's materialised output) or a sink.
+ */
+export interface PlannedTask {
+  readonly id: string;
+  readonly inputs: readonly PlannedStream[];
+  readonly chain: readonly PlannedProcessor[];
+  readonly output: { readonly kind: 'topic'; readonly processor: PlannedProcessor } | { readonly kind: 'sink'; readonly sink: PlannedSink };
+}
+
+export interface PipelinePlan {
+  readonly name: string;
+  readonly spec: PipelineSpec;
+  readonly sources: readonly PlannedSource[];
+  readonly processors: readonly PlannedProcessor[];
+  readonly sinks: readonly PlannedSink[];
+  readonly tasks: readonly PlannedTask[];
+  /** Field-level lineage of every processor output. */
+  readonly lineage: ReadonlyMap<string, readonly FieldLineage[]>;
+}
+
+export function sourceTopic(stage: string, stream: string): string {
+  return `${stage}.${stream}`;
+}
+
+export function processorTopic(pipeline: string, stage: string): string {
+  return `${pipeline}.${stage}`;
+}
+
+/**
+ * Validates a pipeline document against the installed plugins and plans it: checks every stage's
+ * config, resolves inputs, propagates schemas through processors (their plan step), and fuses
+ * consecutive processors that need no topic between them into one task. Every problem found is
+ * reported at once, with the place in the file it comes from.
+ */
+export async function planPipeline(document: SourceDocument, registry: PluginRegistry): Promise<PipelinePlan> {
+  const problems: Problem[] = [];
+  const fail = (): never => {
+    throw new DocumentError(`pipeline ${document.file} is invalid`, problems);
+  };
+
+  const raw = Value.Default(PipelineSpecSchema, structuredClone(document.value ?? {}));
+  for (const issue of collectIssues(PipelineSpecSchema, raw)) problems.push(document.problem(issue.path, issue.message));
+  if (problems.length > 0) fail();
+  const spec = raw as PipelineSpec;
+
+  const stageKinds = new Map<string, string>();
+  const declare = (name: string, path: string) => {
+    if (stageKinds.has(name)) problems.push(document.problem(path, `stage name "${name}" is used twice`));
+    stageKinds.set(name, path);
+  };
+  spec.sources.forEach((s, i) => declare(s.name, `/sources/${i}/name`));
+  spec.processors.forEach((s, i) => declare(s.name, `/processors/${i}/name`));
+  spec.sinks.forEach((s, i) => declare(s.name, `/sinks/${i}/name`));
+
+  const configOf = <P extends { config: import('@sinclair/typebox').TSchema }>(
+    plugin: P,
+    config: unknown,
+    path: string,
+    stage: string,
+  ): unknown => {
+    try {
+      return parseConfig(plugin.config, config, `stage "${stage}"`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const issue of error.issues) problems.push(document.problem(`${path}/config${issue.path}`, issue.message));
+      return undefined;
+    }
+  };
+  const pluginOf = <K extends 'source' | 'processor' | 'sink'>(kind: K, name: string, path: string) => {
+    const plugin = registry.find(kind, name);
+    if (!plugin) {
+      const available = registry.names(kind);
+      problems.push(
+        document.problem(
+          `${path}/plugin`,
+          `unknown ${kind} plugin "${name}" (${available.length ? `installed: ${available.join(', ')}` : `no ${kind} plugin installed`}; add one with \`mesh plugins install <package>\`)`,
+        ),
+      );
+    }
+    return plugin;
+  };
+
+  // Sources and their streams.
+  const streams = new Map<string, PlannedStream>();
+  const streamsOfStage = new Map<string, PlannedStream[]>();
+  const sources: PlannedSource[] = [];
+  for (const [i, stage] of spec.sources.entries()) {
+    const path = `/sources/${i}`;
+    const plugin = pluginOf('source', stage.plugin, path);
+    if (!plugin) continue;
+    const config = configOf(plugin, stage.config, path, stage.name);
+    if (config === undefined) continue;
+    let declared;
+    try {
+      declared = await plugin.streams(config as never);
+    } catch (error) {
+      problems.push(document.problem(path, `cannot list the streams of source "${stage.name}": ${(error as Error).message}`));
+      continue;
+    }
+    const byName = new Map<string, PlannedStream>();
+    for (const d of declared) {
+      const planned: PlannedStream = {
+        ref: `${stage.name}/${d.name}`,
+        stage: stage.name,
+        topic: sourceTopic(stage.name, d.name),
+        materialized: true,
+        keySchema: d.keySchema,
+        valueSchema: d.valueSchema,
+      };
+      byName.set(d.name, planned);
+      streams.set(planned.ref, planned);
+    }
+    streamsOfStage.set(stage.name, [...byName.values()]);
+    sources.push({ id: `${spec.name}.${stage.name}`, stage, plugin, config, streams: byName });
+  }
+
+  // Processors in dependency order.
+  const processorByName = new Map(spec.processors.map((p, i) => [p.name, { stage: p, index: i }]));
+  const consumers = new Map<string, string[]>();
+  for (const stage of [...spec.processors, ...spec.sinks]) {
+    for (const input of stage.inputs) {
+      const upstream = input.split('/')[0]!;
+      consumers.set(upstream, [...(consumers.get(upstream) ?? []), stage.name]);
+    }
+  }
+  const sinkNames = new Set(spec.sinks.map((s) => s.name));
+
+  const resolveInputs = (stage: ProcessorStage | SinkStage, path: string): PlannedStream[] | undefined => {
+    const resolved: PlannedStream[] = [];
+    let ok = true;
+    stage.inputs.forEach((input, j) => {
+      const [upstream, streamName] = input.split('/', 2) as [string, string | undefined];
+      const at = `${path}/inputs/${j}`;
+      if (sinkNames.has(upstream)) {
+        problems.push(document.problem(at, `"${upstream}" is a sink; sinks produce no stream to consume`));
+        ok = false;
+        return;
+      }
+      if (!stageKinds.has(upstream)) {
+        problems.push(
+          document.problem(at, `unknown input "${input}"; stages that produce streams: ${[...streamsOfStage.keys(), ...processorByName.keys()].join(', ') || 'none'}`),
+        );
+        ok = false;
+        return;
+      }
+      const candidates = streamsOfStage.get(upstream);
+      if (candidates === undefined) {
+        ok = false; // upstream failed to plan; its own problem is reported already
+        return;
+      }
+      const match = streamName === undefined ? candidates : candidates.filter((c) => c.ref === `${upstream}/${streamName}` || c.ref === upstream);
+      if (match.length === 1) resolved.push(match[0]!);
+      else {
+        problems.push(
+          document.problem(
+            at,
+            match.length === 0
+              ? `"${upstream}" has no stream "${streamName}"; it produces ${candidates.map((c) => c.ref).join(', ')}`
+              : `"${upstream}" produces ${candidates.length} streams; name one: ${candidates.map((c) => c.ref).join(', ')}`,
+          ),
+        );
+        ok = false;
+      }
+    });
+    return ok ? resolved : undefined;
+  };
+
+  const processors: PlannedProcessor[] = [];
+  const lineage = new Map<string, readonly FieldLineage[]>();
+  const visiting = new Set<string>();
+  const done = new Set<string>();
+  const planProcessor = (name: string): void => {
+    if (done.has(name)) return;
+    const entry = processorByName.get(name)!;
+    const { stage, index } = entry;
+    const path = `/processors/${index}`;
+    if (visiting.has(name)) {
+      problems.push(document.problem(`${path}/inputs`, `processor "${name}" is part of a cycle`));
+      done.add(name);
+      return;
+    }
+    visiting.add(name);
+    for (const input of stage.inputs) {
+      const upstream = input.split('/')[0]!;
+      if (processorByName.has(upstream)) planProcessor(upstream);
+    }
+    visiting.delete(name);
+    done.add(name);
+
+    const plugin = pluginOf('processor', stage.plugin, path);
+    const config = plugin ? configOf(plugin, stage.config, path, stage.name) : undefined;
+    const inputs = resolveInputs(stage, path);
+    if (!plugin || config === undefined || !inputs) return;
+    const planInputs: ProcessorInput[] = inputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema }));
+    let plan: ProcessorPlan;
+    try {
+      plan = plugin.plan(planInputs, config as never);
+    } catch (error) {
+      const reason = error instanceof PlanError ? error.message : `plan failed: ${(error as Error).message}`;
+      problems.push(document.problem(`${path}/inputs`, `processor "${name}" (${stage.plugin}) cannot take its inputs: ${reason}`));
+      return;
+    }
+    const downstream = consumers.get(name) ?? [];
+    if (downstream.length === 0 && !stage.shared) {
+      problems.push(document.problem(path, `the output of processor "${name}" is used by no stage; consume it or mark it "shared: true"`));
+    }
+    const multiInputConsumer = downstream.some((c) => {
+      const s = processorByName.get(c)?.stage ?? spec.sinks.find((k) => k.name === c);
+      return (s?.inputs.length ?? 0) > 1;
+    });
+    const materialized = stage.shared || plugin.stateful || downstream.length !== 1 || multiInputConsumer;
+    const output: PlannedStream = {
+      ref: name,
+      stage: name,
+      topic: processorTopic(spec.name, name),
+      materialized,
+      keySchema: plan.keySchema,
+      valueSchema: plan.valueSchema,
+    };
+    streams.set(name, output);
+    streamsOfStage.set(name, [output]);
+    lineage.set(name, plan.lineage);
+    processors.push({ stage, plugin, config, inputs, plan, output });
+  };
+  for (const stage of spec.processors) planProcessor(stage.name);
+
+  const sinks: PlannedSink[] = [];
+  for (const [i, stage] of spec.sinks.entries()) {
+    const path = `/sinks/${i}`;
+    const plugin = pluginOf('sink', stage.plugin, path);
+    const config = plugin ? configOf(plugin, stage.config, path, stage.name) : undefined;
+    const inputs = resolveInputs(stage, path);
+    if (plugin && config !== undefined && inputs) sinks.push({ stage, plugin, config, inputs });
+  }
+
+  if (problems.length > 0) fail();
+  return { name: spec.name, spec, sources, processors, sinks, tasks: fuse(spec.name, processors, sinks), lineage };
+}
+
+/**
+ * Groups stages into consumer tasks. Each task ends at a sink or a materialised processor output and
+ * runs, fused in one process loop, every processor whose output is not materialised on the way there.
+ */
+function fuse(pipeline: string, processors: readonly PlannedProcessor[], sinks: readonly PlannedSink[]): PlannedTask[] {
+  const producerOf = new Map(processors.map((p) => [p.output.ref, p]));
+  const chainTo = (inputs: readonly PlannedStream[]): { inputs: readonly PlannedStream[]; chain: PlannedProcessor[] } => {
+    const chain: PlannedProcessor[] = [];
+    let current = inputs;
+    while (current.length === 1 && !current[0]!.materialized) {
+      const producer = producerOf.get(current[0]!.ref)!;
+      chain.unshift(producer);
+      current = producer.inputs;
+    }
+    return { inputs: current, chain };
+  };
+  const tasks: PlannedTask[] = [];
+  for (const processor of processors.filter((p) => p.output.materialized)) {
+    const { inputs, chain } = chainTo(processor.inputs);
+    tasks.push({ id: `${pipeline}.${processor.stage.name}`, inputs, chain: [...chain, processor], output: { kind: 'topic', processor } });
+  }
+  for (const sink of sinks) {
+    const { inputs, chain } = chainTo(sink.inputs);
+    tasks.push({ id: `${pipeline}.${sink.stage.name}`, inputs, chain, output: { kind: 'sink', sink } });
+  }
+  return tasks;
+}

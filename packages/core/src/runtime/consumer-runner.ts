@@ -1,0 +1,156 @@
+import type { ChangeEvent } from '../contract/envelope.js';
+import type { ProcessorTask, SinkRecord, SinkTask, TransportPosition } from '../contract/plugin.js';
+import type { StageMetrics } from '../metrics/task-metrics.js';
+import type { PlannedTask } from '../pipeline/planner.js';
+import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
+import type { ConsumedRecord, TopicPartitionOffset } from '../transport/transport.js';
+import { EventCodec } from './event-codec.js';
+import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
+import { createPluginContext } from './task-context.js';
+import type { TaskRun } from './supervisor.js';
+
+export interface ConsumerRunOptions {
+  readonly partitions: number;
+  readonly batchSize: number;
+  /** A sink is flushed (and input offsets committed) after this many events… */
+  readonly flushEvents: number;
+  /** …or this long after the first unflushed event, whichever comes first. */
+  readonly flushIntervalMs: number;
+}
+
+interface Stage {
+  readonly metrics: StageMetrics;
+  readonly process: ProcessorTask['process'];
+}
+
+/**
+ * Runs a consumer task: poll the input topics, run the fused processors record by record (so every
+ * output keeps the input position it came from), hand the result to the sink or the output topic,
+ * and commit input offsets only after the sink flushed or the output topic acknowledged.
+ */
+export function consumerRun(pipeline: string, planned: PlannedTask, services: RuntimeServices, options: ConsumerRunOptions): TaskRun {
+  return async (signal) => {
+    const codec = new EventCodec(services.schemas);
+    for (const input of planned.inputs) await services.transport.ensureTopic(input.topic, { partitions: options.partitions });
+
+    const contextFor = (stage: string, plugin: string, stateful: boolean) =>
+      createPluginContext(
+        { pipeline, stage, plugin },
+        {
+          logger: services.logger,
+          registry: services.registry,
+          schemas: services.schemas,
+          state: stateful ? changelogStateStore(services.state, `${pipeline}.${stage}`) : undeclaredStateStore(plugin),
+          checkpoints: checkpointsOf(services, `${pipeline}.${stage}`),
+          signal,
+        },
+      );
+
+    const processors: ProcessorTask[] = [];
+    let sink: SinkTask | undefined;
+    const consumer = services.transport.consumer({
+      group: `datamesh.${planned.id}`,
+      topics: planned.inputs.map((i) => i.topic),
+      fromBeginning: true,
+    });
+    const producer = services.transport.producer();
+    const allMetrics: StageMetrics[] = [];
+    try {
+      const stages: Stage[] = [];
+      for (const p of planned.chain) {
+        const task = await p.plugin.create(p.config as never, contextFor(p.stage.name, p.plugin.name, p.plugin.stateful));
+        processors.push(task);
+        const metrics = services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor');
+        allMetrics.push(metrics);
+        stages.push({ metrics, process: task.process.bind(task) });
+      }
+      const output = planned.output;
+      let sinkMetrics: StageMetrics | undefined;
+      if (output.kind === 'sink') {
+        sinkMetrics = services.metrics.forStage(pipeline, output.sink.stage.name, output.sink.plugin.name, 'sink');
+        allMetrics.push(sinkMetrics);
+        sink = await output.sink.plugin.create(output.sink.config as never, contextFor(output.sink.stage.name, output.sink.plugin.name, true));
+      } else {
+        const stream = output.processor.output;
+        await services.transport.ensureTopic(stream.topic, { partitions: options.partitions });
+        await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
+      }
+      const head = allMetrics[0]!;
+      allMetrics.forEach((m) => m.up(true));
+
+      const pending = new Map<string, TopicPartitionOffset>();
+      let unflushed = 0;
+      let firstUnflushedAt = 0;
+      const commit = async () => {
+        if (pending.size === 0) return;
+        if (sink && sinkMetrics) {
+          const started = performance.now();
+          await sink.flush();
+          sinkMetrics.flushed((performance.now() - started) / 1000);
+          sinkMetrics.emitted(unflushed);
+        }
+        await consumer.commit([...pending.values()]);
+        pending.clear();
+        unflushed = 0;
+      };
+
+      while (!signal.aborted) {
+        const records = await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal });
+        head.inputLag(await consumer.lag());
+        if (records.length === 0) {
+          if (unflushed > 0 || pending.size > 0) await commit();
+          allMetrics.forEach((m) => m.progressed());
+          continue;
+        }
+        const started = performance.now();
+        head.received(records.length);
+        const results = await runChain(records, codec, stages);
+        if (sink && sinkMetrics) {
+          sinkMetrics.received(results.length);
+          await sink.write(results);
+          if (unflushed === 0) firstUnflushedAt = Date.now();
+          unflushed += results.length;
+          sinkMetrics.processed((performance.now() - started) / 1000);
+        } else if (output.kind === 'topic') {
+          const topic = output.processor.output.topic;
+          await producer.send(results.map((r) => codec.encode(topic, r.event)));
+        }
+        for (const r of records) pending.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+        if (!sink || unflushed >= options.flushEvents || Date.now() - firstUnflushedAt >= options.flushIntervalMs) await commit();
+        allMetrics.forEach((m) => m.progressed());
+      }
+      // Graceful stop: what was written is flushed and its offsets committed.
+      await commit();
+    } finally {
+      allMetrics.forEach((m) => m.up(false));
+      await sink?.close?.();
+      for (const p of processors) await p.close?.();
+      await producer.close();
+      await consumer.close();
+    }
+  };
+}
+
+async function runChain(records: readonly ConsumedRecord[], codec: EventCodec, stages: readonly Stage[]): Promise<SinkRecord[]> {
+  const out: SinkRecord[] = [];
+  for (const record of records) {
+    const position: TransportPosition = { topic: record.topic, partition: record.partition, offset: record.offset };
+    let events: readonly ChangeEvent[] = [await codec.decode(record)];
+    for (const stage of stages) {
+      if (events.length === 0) break;
+      const started = performance.now();
+      stage.metrics.received(events.length);
+      try {
+        const result = stage.process(events);
+        events = result instanceof Promise ? await result : result;
+      } catch (error) {
+        stage.metrics.failed();
+        throw error;
+      }
+      stage.metrics.emitted(events.length);
+      stage.metrics.processed((performance.now() - started) / 1000);
+    }
+    for (const event of events) out.push({ event, position });
+  }
+  return out;
+}

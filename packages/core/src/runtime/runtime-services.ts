@@ -1,0 +1,25 @@
+import type { Registry } from 'prom-client';
+import type { Logger, Position, SchemaAccess } from '../contract/context.js';
+import type { StandardMetrics } from '../metrics/task-metrics.js';
+import type { ChangelogMap } from '../state/changelog-map.js';
+import type { Transport } from '../transport/transport.js';
+
+/** What every task of a node shares. */
+export interface RuntimeServices {
+  readonly transport: Transport;
+  readonly schemas: SchemaAccess;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly metrics: StandardMetrics;
+  /** Durable source positions, keyed by source task id. */
+  readonly positions: ChangelogMap;
+  /** Durable stage state (namespaced per stage). */
+  readonly state: ChangelogMap;
+}
+
+export const POSITIONS_TOPIC = '__datamesh_positions';
+export const STATE_TOPIC = '__datamesh_state';
+
+export function checkpointsOf(services: RuntimeServices, taskId: string) {
+  return { committed: async () => services.positions.get<Position>(taskId) };
+}

@@ -1,0 +1,71 @@
+import type { Logger } from '../contract/context.js';
+
+/** One run of a task until `signal` aborts (resolve) or it fails (reject). */
+export type TaskRun = (signal: AbortSignal) => Promise<void>;
+
+export interface SupervisedTask {
+  readonly id: string;
+  state: 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+  restarts: number;
+  lastError?: string;
+  /** Resolves once the task stopped for good. */
+  readonly done: Promise<void>;
+}
+
+export interface SuperviseOptions {
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly onRestart?: () => void;
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+/**
+ * Keeps a task running: a failure is logged, counted and retried with exponential backoff from the
+ * last durable position, until the node stops.
+ */
+export function supervise(id: string, run: TaskRun, options: SuperviseOptions): SupervisedTask {
+  const initial = options.initialBackoffMs ?? 500;
+  const max = options.maxBackoffMs ?? 30_000;
+  const task: { -readonly [K in keyof SupervisedTask]: SupervisedTask[K] } = {
+    id,
+    state: 'starting',
+    restarts: 0,
+    done: Promise.resolve(),
+  };
+  task.done = (async () => {
+    let backoff = initial;
+    while (!options.signal.aborted) {
+      task.state = 'running';
+      const startedAt = Date.now();
+      try {
+        await run(options.signal);
+        if (options.signal.aborted) break;
+      } catch (error) {
+        if (options.signal.aborted) break;
+        task.lastError = (error as Error).message;
+        options.logger.error({ task: id, err: error, retryInMs: backoff }, 'task failed; restarting');
+      }
+      task.state = 'restarting';
+      task.restarts++;
+      options.onRestart?.();
+      if (Date.now() - startedAt > max) backoff = initial; // it ran healthily for a while
+      await sleep(backoff, options.signal);
+      backoff = Math.min(backoff * 2, max);
+    }
+    task.state = 'stopped';
+  })();
+  return task;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,31 @@
+import type { Registry } from 'prom-client';
+import type { Checkpoints, Logger, PluginContext, SchemaAccess, StateStore } from '../contract/context.js';
+import { createPluginMetrics } from '../metrics/plugin-metrics.js';
+
+export interface StageIdentity {
+  readonly pipeline: string;
+  readonly stage: string;
+  readonly plugin: string;
+}
+
+export interface ContextParts {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly schemas: SchemaAccess;
+  readonly state: StateStore;
+  readonly checkpoints: Checkpoints;
+  readonly signal: AbortSignal;
+}
+
+/** The context one stage's plugin receives: a child logger and metrics bound to the stage. */
+export function createPluginContext(identity: StageIdentity, parts: ContextParts): PluginContext {
+  return {
+    ...identity,
+    logger: parts.logger.child({ pipeline: identity.pipeline, stage: identity.stage, plugin: identity.plugin }),
+    metrics: createPluginMetrics(parts.registry, identity),
+    schemas: parts.schemas,
+    state: parts.state,
+    checkpoints: parts.checkpoints,
+    signal: parts.signal,
+  };
+}

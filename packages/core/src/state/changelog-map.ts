@@ -1,0 +1,62 @@
+import type { Producer, Transport } from '../transport/transport.js';
+
+/**
+ * A map kept in a compacted topic: every write is appended to the topic before the call returns,
+ * and opening replays the topic. Backs task state stores and source checkpoints, so both survive
+ * restarts and can move to another node with the transport.
+ */
+export class ChangelogMap {
+  private readonly values = new Map<string, unknown>();
+  private readonly topic: string;
+  private readonly producer: Producer;
+
+  private constructor(topic: string, producer: Producer) {
+    this.topic = topic;
+    this.producer = producer;
+  }
+
+  static async open(transport: Transport, topic: string): Promise<ChangelogMap> {
+    await transport.ensureTopic(topic, { partitions: 1, compacted: true });
+    const map = new ChangelogMap(topic, transport.producer());
+    const consumer = transport.consumer({ group: `${topic}.restore.${process.pid}.${Date.now()}`, topics: [topic], fromBeginning: true });
+    try {
+      for (;;) {
+        const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 0 });
+        // Nothing more within a zero wait: the replay reached the end of the topic.
+        if (records.length === 0) break;
+        for (const record of records) {
+          if (!record.key) continue;
+          const key = record.key.toString('utf8');
+          if (record.value === null) map.values.delete(key);
+          else map.values.set(key, JSON.parse(record.value.toString('utf8')));
+        }
+      }
+    } finally {
+      await consumer.close();
+    }
+    return map;
+  }
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    await this.producer.send([{ topic: this.topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) }]);
+    this.values.set(key, value);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.producer.send([{ topic: this.topic, key: Buffer.from(key), value: null }]);
+    this.values.delete(key);
+  }
+
+  entries(prefix = ''): IterableIterator<[string, unknown]> {
+    const all = [...this.values.entries()].filter(([k]) => k.startsWith(prefix));
+    return all[Symbol.iterator]();
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close();
+  }
+}
