@@ -1,0 +1,1 @@
+export { maskProcessor } from './mask-processor.js';

@@ -1,0 +1,2 @@
+export { fileSink } from './file-sink.js';
+export { JsonlFile } from './jsonl-file.js';
