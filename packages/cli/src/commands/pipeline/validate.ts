@@ -1,0 +1,54 @@
+import { Args, Flags } from '@oclif/core';
+import { SourceDocument, planPipeline, type PipelinePlan } from '@datamesh/core';
+import { MeshCommand } from '../../base-command.js';
+
+export default class PipelineValidate extends MeshCommand {
+  static override summary = 'Validate and plan a pipeline definition (YAML or JSON).';
+  static override description =
+    'Checks the file against the pipeline schema, the installed plugins and their config schemas, propagates schemas ' +
+    'through the processors, and prints the plan: the tasks the node will run, which processors are fused, and which ' +
+    'topics are used. Every problem is reported with its line. Exit code 2 when the pipeline is invalid.';
+  static override examples = ['<%= config.bin %> pipeline validate examples/demo/pipeline.yaml', '<%= config.bin %> pipeline validate pipeline.yaml --json'];
+  static override enableJsonFlag = true;
+  static override args = { file: Args.string({ required: true, description: 'Pipeline file.' }) };
+  static override flags = {
+    lineage: Flags.boolean({ description: 'Also print field-level lineage of every processor.' }),
+  };
+
+  async run(): Promise<unknown> {
+    const { args, flags } = await this.parse(PipelineValidate);
+    const registry = await this.registry(flags['plugin-dir'] ?? []);
+    const plan = await planPipeline(await SourceDocument.read(args.file), registry);
+    const summary = summarise(plan);
+    if (!this.jsonEnabled()) {
+      this.log(`pipeline "${plan.name}" is valid: ${plan.sources.length} source task(s), ${plan.tasks.length} consumer task(s)`);
+      for (const source of summary.sources) this.log(`  source ${source.stage} (${source.plugin}) -> ${source.topics.join(', ')}`);
+      for (const task of summary.tasks) {
+        const chain = task.processors.length ? ` -> [${task.processors.join(' -> ')}] (fused)` : '';
+        this.log(`  task ${task.id}: ${task.inputs.join(', ')}${chain} -> ${task.output}`);
+      }
+      if (flags.lineage) {
+        for (const [stage, fields] of Object.entries(summary.lineage)) {
+          this.log(`  lineage of ${stage}:`);
+          for (const f of fields) this.log(`    ${f.output} <- ${f.inputs.map((i) => `${i.input}:${i.field}`).join(', ')}${f.transform ? ` (${f.transform})` : ''}`);
+        }
+      }
+    }
+    return summary;
+  }
+}
+
+function summarise(plan: PipelinePlan) {
+  return {
+    pipeline: plan.name,
+    valid: true,
+    sources: plan.sources.map((s) => ({ stage: s.stage.name, plugin: s.plugin.name, topics: [...s.streams.values()].map((t) => t.topic) })),
+    tasks: plan.tasks.map((t) => ({
+      id: t.id,
+      inputs: t.inputs.map((i) => i.topic),
+      processors: t.chain.map((p) => p.stage.name),
+      output: t.output.kind === 'sink' ? `sink ${t.output.sink.stage.name} (${t.output.sink.plugin.name})` : `topic ${t.output.processor.output.topic}`,
+    })),
+    lineage: Object.fromEntries(plan.lineage),
+  };
+}

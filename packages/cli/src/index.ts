@@ -1,0 +1,2 @@
+export { MeshCommand, EXIT } from './base-command.js';
+export { loadPlugins } from './plugin-loader.js';

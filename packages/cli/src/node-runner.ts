@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import { EmbeddedTransport, MeshNode, type Logger, type NodeConfig, type PipelinePlan } from '@datamesh/core';
+
+export interface RunningNode {
+  readonly node: MeshNode;
+  /** Resolves once the node stopped (after a signal, `stop()` or the optional duration). */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a node on the embedded transport and stops it gracefully on SIGINT / SIGTERM: tasks finish
+ * their batch, sinks flush, offsets and positions are committed. A second signal exits at once.
+ */
+export async function runNode(config: NodeConfig, plans: readonly PipelinePlan[], logger: Logger): Promise<RunningNode> {
+  const transport = await EmbeddedTransport.open({ dir: join(config.dataDir, 'log'), fsync: config.transport.fsync });
+  const node = await MeshNode.start({ config, plans, transport, logger });
+  let signals = 0;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  const stop = async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await node.stop();
+    resolveStopped();
+  };
+  function onSignal(signal: NodeJS.Signals) {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without draining');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'signal received: draining');
+    void stop();
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { node, stopped, stop };
+}
