@@ -1,0 +1,2 @@
+export * from './alert-rules.js';
+export * from './dashboard.js';
