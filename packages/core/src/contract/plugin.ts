@@ -38,7 +38,7 @@ export interface SourceTask {
 }
 
 export interface ProcessorInput {
-  /** The reference as written in the pipeline (`orders` or `orders/public.orders`). */
+  /** The resolved reference: `<source stage>/<stream>` or `<processor stage>`. */
   readonly name: string;
   readonly keySchema: AvroRecordSchema;
   readonly valueSchema: AvroRecordSchema;

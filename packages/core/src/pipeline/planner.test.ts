@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { Type } from '@sinclair/typebox';
+import { defineProcessor, defineSink, defineSource, PlanError } from '../contract/plugin.js';
+import { envelopeSchemas, rowSchemaOf } from '../schema/envelope-schema.js';
+import { recordFields } from '../schema/avro.js';
+import { PluginRegistry } from '../registry/plugin-registry.js';
+import { planPipeline } from './planner.js';
+import { DocumentError, SourceDocument } from './source-document.js';
+
+const users = envelopeSchemas({
+  name: 'app.users',
+  keyFields: ['id'],
+  fields: [
+    { name: 'id', type: 'long' },
+    { name: 'email', type: 'string' },
+    { name: 'age', type: 'int' },
+  ],
+});
+const teams = envelopeSchemas({ name: 'app.teams', keyFields: ['id'], fields: [{ name: 'id', type: 'long' }] });
+
+const source = defineSource({
+  name: 'fake-db',
+  version: '1.0.0',
+  config: Type.Object({ tables: Type.Array(Type.String(), { default: ['users'] }) }),
+  streams: (config) => config.tables.map((t) => ({ name: t, ...(t === 'users' ? users : teams) })),
+  create: () => {
+    throw new Error('not run in planning');
+  },
+});
+/** Requires a string field, like a real processor that would break on anything else. */
+const upper = defineProcessor({
+  name: 'upper',
+  version: '1.0.0',
+  config: Type.Object({ field: Type.String() }),
+  plan(inputs, config) {
+    const field = recordFields(rowSchemaOf(inputs[0]!.valueSchema)).find((f) => f.name === config.field);
+    if (!field) throw new PlanError(`no field "${config.field}"`);
+    if (field.type !== 'string') throw new PlanError(`field "${config.field}" is ${JSON.stringify(field.type)}, not a string`);
+    return { ...inputs[0]!, lineage: [{ output: `after.${config.field}`, inputs: [{ input: inputs[0]!.name, field: `after.${config.field}` }], transform: 'upper' }] };
+  },
+  create: () => ({ process: (e) => e }),
+});
+const sink = defineSink({
+  name: 'store',
+  version: '1.0.0',
+  config: Type.Object({ path: Type.String(), batch: Type.Integer({ default: 10 }) }),
+  create: () => ({ write: async () => {}, flush: async () => {} }),
+});
+
+function registry(): PluginRegistry {
+  const r = new PluginRegistry();
+  for (const plugin of [source, upper, sink]) r.add({ plugin, packageName: `pkg-${plugin.name}`, packageVersion: '1.0.0', packageDir: '/x' });
+  return r;
+}
+
+async function plan(yaml: string) {
+  return planPipeline(SourceDocument.parse(yaml, 'p.yaml'), registry());
+}
+
+async function problems(yaml: string): Promise<string[]> {
+  try {
+    await plan(yaml);
+  } catch (error) {
+    if (error instanceof DocumentError) return error.problems.map((p) => `${p.location?.line ?? '?'}:${p.path}: ${p.message}`);
+    throw error;
+  }
+  throw new Error('expected the pipeline to be invalid');
+}
+
+const header = `apiVersion: datamesh/v1
+kind: Pipeline
+name: p
+`;
+
+describe('planPipeline', () => {
+  it('fuses consecutive stateless processors into the sink task', async () => {
+    const result = await plan(`${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [db], config: { field: email } }
+  - { name: b, plugin: upper, inputs: [a], config: { field: email } }
+sinks:
+  - { name: out, plugin: store, inputs: [b], config: { path: /tmp/x } }
+`);
+    expect(result.tasks).toHaveLength(1);
+    const task = result.tasks[0]!;
+    expect(task.inputs.map((i) => i.topic)).toEqual(['db.users']);
+    expect(task.chain.map((p) => p.stage.name)).toEqual(['a', 'b']);
+    expect(task.output.kind).toBe('sink');
+    expect(result.sinks[0]!.config).toEqual({ path: '/tmp/x', batch: 10 });
+    expect(result.lineage.get('a')).toEqual([{ output: 'after.email', inputs: [{ input: 'db/users', field: 'after.email' }], transform: 'upper' }]);
+  });
+
+  it('materialises a shared stage and a stage with two consumers as topics', async () => {
+    const result = await plan(`${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [db], config: { field: email }, shared: true }
+  - { name: b, plugin: upper, inputs: [a], config: { field: email } }
+sinks:
+  - { name: out1, plugin: store, inputs: [b], config: { path: /tmp/1 } }
+  - { name: out2, plugin: store, inputs: [b], config: { path: /tmp/2 } }
+`);
+    const tasks = Object.fromEntries(result.tasks.map((t) => [t.id, t]));
+    expect(Object.keys(tasks).sort()).toEqual(['p.a', 'p.b', 'p.out1', 'p.out2']);
+    expect(tasks['p.a']!.output).toMatchObject({ kind: 'topic' });
+    expect(tasks['p.b']!.inputs.map((i) => i.topic)).toEqual(['p.a']);
+    expect(tasks['p.out1']!.inputs.map((i) => i.topic)).toEqual(['p.b']);
+    expect(tasks['p.out1']!.chain).toEqual([]);
+  });
+
+  it('reports invalid YAML with its line', async () => {
+    expect(await problems(`${header}sources:\n  - name: db\n   plugin: x\n`)).toEqual([expect.stringMatching(/^6:: /)]);
+  });
+
+  it('reports an unknown plugin with its line and the installed ones', async () => {
+    const found = await problems(`${header}sources:
+  - { name: db, plugin: fake-db }
+sinks:
+  - { name: out, plugin: iceberg, inputs: [db/users], config: {} }
+`);
+    expect(found).toEqual(['7:/sinks/0/plugin: unknown sink plugin "iceberg" (installed: store; add one with `mesh plugins install <package>`)']);
+  });
+
+  it('reports wrong config types at the field, all at once', async () => {
+    const found = await problems(`${header}sources:
+  - name: db
+    plugin: fake-db
+    config:
+      tables: users
+sinks:
+  - name: out
+    plugin: store
+    inputs: [db/users]
+    config:
+      path: 42
+      batch: many
+`);
+    expect(found).toEqual([
+      expect.stringMatching(/^8:\/sources\/0\/config\/tables: Expected array/),
+      expect.stringMatching(/^14:\/sinks\/0\/config\/path: Expected string/),
+      expect.stringMatching(/^15:\/sinks\/0\/config\/batch: Expected integer/),
+    ]);
+  });
+
+  it('rejects schema-incompatible wiring before anything runs', async () => {
+    const found = await problems(`${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [db], config: { field: age } }
+sinks:
+  - { name: out, plugin: store, inputs: [a], config: { path: /tmp/x } }
+`);
+    expect(found).toEqual(['7:/processors/0/inputs: processor "a" (upper) cannot take its inputs: field "age" is "int", not a string']);
+  });
+
+  it('reports unknown inputs, ambiguous streams, cycles and unused outputs', async () => {
+    const found = await problems(`${header}sources:
+  - { name: db, plugin: fake-db, config: { tables: [users, teams] } }
+processors:
+  - { name: a, plugin: upper, inputs: [b], config: { field: email } }
+  - { name: b, plugin: upper, inputs: [a], config: { field: email } }
+  - { name: c, plugin: upper, inputs: [db], config: { field: email } }
+sinks:
+  - { name: out, plugin: store, inputs: [nowhere], config: { path: /tmp/x } }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('processor "a" is part of a cycle'),
+        expect.stringContaining('"db" produces 2 streams; name one: db/users, db/teams'),
+        expect.stringContaining('/sinks/0/inputs/0: unknown input "nowhere"'),
+      ]),
+    );
+  });
+});

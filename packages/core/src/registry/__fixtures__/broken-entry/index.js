@@ -1,0 +1,1 @@
+throw new Error('cannot connect to the licence server');

@@ -1,0 +1,1 @@
+export { shoutProcessor } from '../shout-processor/index.js';
