@@ -27,3 +27,5 @@ export * from './runtime/mesh-node.js';
 export * from './runtime/supervisor.js';
 export * from './alerts/index.js';
 export * from './runtime/node-launcher.js';
+export * from './transport/embedded/index.js';
+export * from './transport/partitioner.js';

@@ -103,7 +103,6 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
           continue;
         }
         const started = performance.now();
-        head.received(records.length);
         const results = await runChain(records, codec, stages);
         if (sink && sinkMetrics) {
           sinkMetrics.received(results.length);
