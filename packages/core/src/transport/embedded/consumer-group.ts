@@ -1,0 +1,143 @@
+import type { TopicPartitionOffset } from '../transport.js';
+import type { CommittedOffsets, GroupOffsetStore } from './group-offsets.js';
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface GroupMember {
+  readonly memberId: number;
+  readonly topics: readonly string[];
+  /** The member's partitions after a rebalance (sorted by topic, then partition). */
+  assign(partitions: readonly TopicPartition[]): void;
+}
+
+/**
+ * Splits each topic's partitions among the members subscribed to it, in contiguous ranges, earlier members
+ * first (Kafka's range assignor). Members are taken in join order.
+ */
+export function assignPartitions(
+  members: readonly Pick<GroupMember, 'memberId' | 'topics'>[],
+  partitionCount: (topic: string) => number | undefined,
+): Map<number, TopicPartition[]> {
+  const result = new Map<number, TopicPartition[]>(members.map((m) => [m.memberId, []]));
+  const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
+  for (const topic of topics) {
+    const count = partitionCount(topic) ?? 0;
+    const subscribers = members.filter((m) => m.topics.includes(topic));
+    const perMember = Math.floor(count / subscribers.length);
+    const extra = count % subscribers.length;
+    let next = 0;
+    subscribers.forEach((member, i) => {
+      const take = perMember + (i < extra ? 1 : 0);
+      const mine = result.get(member.memberId)!;
+      for (let p = next; p < next + take; p++) mine.push({ topic, partition: p });
+      next += take;
+    });
+  }
+  return result;
+}
+
+/** Thrown when a member commits an offset for a partition it does not own (any more). */
+export class RebalancedError extends Error {
+  constructor(group: string, topic: string, partition: number) {
+    super(
+      `group "${group}": partition ${topic}/${partition} is not assigned to this consumer (it was rebalanced away)`,
+    );
+    this.name = 'RebalancedError';
+  }
+}
+
+class Group {
+  readonly members: GroupMember[] = [];
+  /** Committed offsets, loaded once (in read-only mode reloaded on every read, as the writer may change them). */
+  readonly offsets: Promise<CommittedOffsets>;
+  readonly owner = new Map<string, number>();
+
+  constructor(name: string, store: GroupOffsetStore) {
+    this.offsets = store.load(name);
+  }
+}
+
+/** The consumer groups of one transport instance: membership, partition assignment and committed offsets. */
+export class ConsumerGroups {
+  private readonly groups = new Map<string, Group>();
+
+  private readonly store: GroupOffsetStore;
+  private readonly partitionCount: (topic: string) => number | undefined;
+  private readonly readOnly: boolean;
+
+  constructor(
+    store: GroupOffsetStore,
+    partitionCount: (topic: string) => number | undefined,
+    readOnly: boolean,
+  ) {
+    this.store = store;
+    this.partitionCount = partitionCount;
+    this.readOnly = readOnly;
+  }
+
+  join(group: string, member: GroupMember): void {
+    let state = this.groups.get(group);
+    if (state === undefined) {
+      state = new Group(group, this.store);
+      state.offsets.catch(() => undefined);
+      this.groups.set(group, state);
+    }
+    state.members.push(member);
+    this.rebalance(state);
+  }
+
+  leave(group: string, member: GroupMember): void {
+    const state = this.groups.get(group);
+    if (state === undefined) return;
+    const index = state.members.indexOf(member);
+    if (index < 0) return;
+    state.members.splice(index, 1);
+    if (state.members.length === 0) this.groups.delete(group);
+    else this.rebalance(state);
+  }
+
+  /** Topics were created or grew: reassign every group. */
+  topicsChanged(): void {
+    for (const state of this.groups.values()) this.rebalance(state);
+  }
+
+  async committed(group: string): Promise<CommittedOffsets> {
+    if (this.readOnly) return this.store.load(group);
+    const state = this.groups.get(group);
+    return state === undefined ? this.store.load(group) : state.offsets;
+  }
+
+  async commit(group: string, member: GroupMember, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (this.readOnly) throw new Error('cannot commit offsets: the transport was opened read-only');
+    const state = this.groups.get(group);
+    if (state === undefined || !state.members.includes(member))
+      throw new Error(`consumer is not a member of group "${group}"`);
+    for (const { topic, partition, offset } of offsets) {
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw new Error(`invalid offset ${offset} for ${topic}/${partition}`);
+      if (state.owner.get(`${topic}/${partition}`) !== member.memberId)
+        throw new RebalancedError(group, topic, partition);
+    }
+    const committed = await state.offsets;
+    for (const { topic, partition, offset } of offsets) {
+      let partitions = committed.get(topic);
+      if (partitions === undefined) committed.set(topic, (partitions = new Map()));
+      partitions.set(partition, offset);
+    }
+    await this.store.save(group, committed);
+  }
+
+  private rebalance(state: Group): void {
+    const assignment = assignPartitions(state.members, this.partitionCount);
+    state.owner.clear();
+    for (const member of state.members) {
+      const partitions = assignment.get(member.memberId) ?? [];
+      for (const { topic, partition } of partitions)
+        state.owner.set(`${topic}/${partition}`, member.memberId);
+      member.assign(partitions);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { EmbeddedTransport } from './embedded-transport.js';
+export type {
+  EmbeddedTransportOptions,
+  MaintenanceReport,
+  TopicRecoveryReport,
+} from './embedded-transport.js';
+export type { FsyncPolicy, RecoveryReport } from './partition-log.js';
+export { DirLockedError } from './dir-lock.js';
+export { RebalancedError } from './consumer-group.js';
+export { CorruptLogError } from './segment.js';
