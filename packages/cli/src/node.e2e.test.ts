@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, CLI_BIN, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+
+let home: string;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  assertBuilt();
+  home = await mkdtemp(join(tmpdir(), 'datamesh-node-e2e-'));
+  env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') };
+});
+
+afterAll(async () => {
+  await rm(home, { recursive: true, force: true });
+});
+
+interface Line {
+  key: { id: number };
+  op: string | null;
+  source: { seq: number } | null;
+}
+
+async function readLines(file: string): Promise<Line[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
+}
+
+/** Changes (not tombstones) in the file: their generator sequence numbers, first occurrences and repeats. */
+function analyse(lines: readonly Line[]) {
+  const changes = lines.filter((l) => l.source !== null);
+  const seen = new Set<number>();
+  let duplicates = 0;
+  const firstByKey = new Map<number, number[]>();
+  for (const line of changes) {
+    const seq = line.source!.seq;
+    if (seen.has(seq)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(seq);
+    firstByKey.set(line.key.id, [...(firstByKey.get(line.key.id) ?? []), seq]);
+  }
+  const outOfOrderKeys = [...firstByKey.entries()].filter(([, seqs]) => seqs.some((s, i) => i > 0 && s < seqs[i - 1]!)).map(([k]) => k);
+  return { distinct: seen, duplicates, outOfOrderKeys };
+}
+
+async function nodeSetup(name: string, limit: number, rate: number) {
+  const dir = join(home, name);
+  const out = join(dir, 'out.jsonl');
+  const pipeline = join(home, `${name}.yaml`);
+  await writeFile(
+    pipeline,
+    `apiVersion: datamesh/v1\nkind: Pipeline\nname: ${name}\nsources:\n  - { name: orders, plugin: datagen, config: { rate: ${rate}, limit: ${limit}, batchSize: 50 } }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: ${out} } }\n`,
+  );
+  const config = join(home, `${name}-node.yaml`);
+  await writeFile(config, `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(dir, 'data')}\nhttp: { port: 0 }\ntasks: { flushIntervalMs: 100 }\npipelines: [${pipeline}]\n`);
+  return { out, config };
+}
+
+describe('mesh node start', () => {
+  it('drains on SIGTERM and resumes where it stopped: every change exactly once', async () => {
+    const { out, config } = await nodeSetup('graceful', 1000, 0);
+    const first = new MeshNodeProcess(['--config', config], env);
+    await first.url();
+    await eventually(async () => (analyse(await readLines(out)).distinct.size >= 1000 ? true : undefined));
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.lines.some((l) => l['msg'] === 'node stopped')).toBe(true);
+
+    // Raise the limit: the restarted source continues at change 1001.
+    await writeFile(config.replace('-node.yaml', '.yaml'), (await readFile(config.replace('-node.yaml', '.yaml'), 'utf8')).replace('limit: 1000', 'limit: 2000'));
+    const second = new MeshNodeProcess(['--config', config], env);
+    await second.url();
+    await eventually(async () => (analyse(await readLines(out)).distinct.size >= 2000 ? true : undefined));
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+
+    const result = analyse(await readLines(out));
+    expect(result.distinct).toEqual(new Set(Array.from({ length: 2000 }, (_, i) => i + 1)));
+    expect(result.duplicates).toBe(0);
+    expect(result.outOfOrderKeys).toEqual([]);
+  });
+
+  it('survives kill -9 at random points: no change lost, order per key kept', async () => {
+    const limit = 6000;
+    const { out, config } = await nodeSetup('crashy', limit, 3000);
+    for (let crash = 0; crash < 3; crash++) {
+      const node = new MeshNodeProcess(['--config', config], env);
+      await node.url();
+      await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 700)));
+      node.child.kill('SIGKILL');
+      await node.exited;
+    }
+    const last = new MeshNodeProcess(['--config', config], env);
+    await last.url();
+    await eventually(async () => (analyse(await readLines(out)).distinct.size >= limit ? true : undefined), 30_000);
+    last.child.kill('SIGTERM');
+    expect(await last.exited).toBe(0);
+
+    const result = analyse(await readLines(out));
+    expect(result.distinct).toEqual(new Set(Array.from({ length: limit }, (_, i) => i + 1)));
+    expect(result.outOfOrderKeys).toEqual([]);
+    // The embedded transport is at-least-once across a crash: a batch appended but whose position was
+    // not yet stored is produced again. Replays are bounded by what was in flight at each crash.
+    expect(result.duplicates).toBeLessThan(limit / 2);
+  });
+});
+
+describe('mesh demo', () => {
+  it('shows events flowing and stops cleanly on Ctrl-C', async () => {
+    const dataDir = join(home, 'demo');
+    const child = spawn(process.execPath, [CLI_BIN, 'demo', '--data-dir', dataDir, '--rate', '2000'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await eventually(() => (/events: generated \d+ · written [1-9]\d* /.test(stdout) ? true : undefined));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const summary = /demo stopped cleanly after [\d.]+ s: (\d+) events generated, (\d+) written/.exec(stdout);
+    expect(summary).not.toBeNull();
+    const lines = await readLines(join(dataDir, 'out', 'orders.jsonl'));
+    expect(lines.length).toBe(Number(summary![2]));
+    expect(lines.length).toBeGreaterThan(0);
+    // E-mail addresses were hashed by the fused mask processor.
+    const emails = lines.flatMap((l) => ((l as unknown as { after: { email: string } | null }).after ? [(l as unknown as { after: { email: string } }).after.email] : []));
+    expect(emails.every((e) => /^[0-9a-f]{64}$/.test(e))).toBe(true);
+  });
+
+  it('runs for a fixed duration when asked', () => {
+    const result = mesh(['demo', '--data-dir', join(home, 'demo-timed'), '--duration', '2', '--fresh'], env);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/demo stopped cleanly after 2\.\d s/);
+  });
+});
