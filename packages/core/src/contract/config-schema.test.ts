@@ -29,6 +29,6 @@ describe('parseConfig', () => {
   it('documents fields with type, default and description', () => {
     const docs = configDocs(schema);
     expect(docs).toContain('| `host` | string | yes |  | Server host |');
-    expect(docs).toContain('| `port` | integer | yes | `5432` |');
+    expect(docs).toContain('| `port` | integer | no | `5432` |');
   });
 });

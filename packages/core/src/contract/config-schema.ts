@@ -69,7 +69,7 @@ function walk(schema: TSchema, prefix: string, required: boolean, rows: string[]
   }
   if (!prefix) return;
   rows.push(
-    `| \`${prefix}\` | ${describeType(schema)} | ${required ? 'yes' : 'no'} | ${
+    `| \`${prefix}\` | ${describeType(schema)} | ${required && schema['default'] === undefined ? 'yes' : 'no'} | ${
       schema['default'] === undefined ? '' : `\`${JSON.stringify(schema['default'])}\``
     } | ${(schema['description'] as string | undefined) ?? ''} |`,
   );
