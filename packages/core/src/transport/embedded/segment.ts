@@ -160,8 +160,9 @@ export class Segment {
       let previous = this.nextOffset - 1;
       while (pos < limit) {
         const chunk = await readAt(handle, pos, Math.min(SCAN_CHUNK_BYTES, limit - pos));
+        if (chunk.length === 0) return { validEnd: pos, problem: 'the file is shorter than expected' };
         let at = 0;
-        for (;;) {
+        while (at < chunk.length) {
           const check = checkFrame(chunk, at);
           if (check.kind === 'incomplete') {
             if (pos + at + check.needed > limit)
@@ -201,8 +202,9 @@ export class Segment {
     let pos = 0;
     while (pos < this.size) {
       const chunk = await this.read(pos, Math.min(SCAN_CHUNK_BYTES, this.size - pos));
+      if (chunk.length === 0) throw new CorruptLogError(this.path, pos, 'the file is shorter than expected');
       let at = 0;
-      for (;;) {
+      while (at < chunk.length) {
         let check = checkFrame(chunk, at);
         if (check.kind === 'incomplete' && at === 0 && check.needed <= this.size - pos) {
           const whole = await this.read(pos, check.needed);
