@@ -1,0 +1,3 @@
+export * from './plugin-context.js';
+export * from './plugin-conformance.js';
+export * from './transport-conformance.js';
