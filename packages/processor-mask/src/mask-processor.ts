@@ -6,6 +6,7 @@ import {
   rowSchemaOf,
   Type,
   unwrapNullable,
+  type AvroSchema,
   type ChangeEvent,
   type FieldLineage,
   type Row,
@@ -22,6 +23,17 @@ const config = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/**
+ * A string field, spelled `"string"` or `{"type": "string", …}` (Java producers add `avro.java.string`), nullable
+ * or not. Logical types on strings (uuid) are not: a hash would break their format.
+ */
+function isStringType(type: AvroSchema): boolean {
+  const branch = unwrapNullable(type) as unknown;
+  if (branch === 'string') return true;
+  const object = typeof branch === 'object' && branch !== null ? (branch as { type?: unknown; logicalType?: unknown }) : undefined;
+  return object?.type === 'string' && object.logicalType === undefined;
+}
 
 /**
  * Masks personal data in `before` and `after`: each configured string field is replaced by a keyed
@@ -42,7 +54,7 @@ export const maskProcessor = defineProcessor({
     for (const name of cfg.fields) {
       const field = fields.get(name);
       if (!field) problems.push(`field "${name}" is not in ${input.name} (fields: ${[...fields.keys()].join(', ')})`);
-      else if (unwrapNullable(field.type) !== 'string') {
+      else if (!isStringType(field.type)) {
         problems.push(`field "${name}" of ${input.name} is ${JSON.stringify(field.type)}, not a string`);
       }
     }
