@@ -29,3 +29,5 @@ export * from './alerts/index.js';
 export * from './runtime/node-launcher.js';
 export * from './transport/embedded/index.js';
 export * from './transport/partitioner.js';
+/** The metrics registry type plugins' metrics live on; re-exported so tests and tools need no prom-client of their own. */
+export { Registry } from 'prom-client';

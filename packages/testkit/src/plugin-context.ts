@@ -2,6 +2,7 @@ import {
   createLogger,
   createPluginMetrics,
   LocalSchemaRegistry,
+  Registry,
   type Logger,
   type LoggerOptions,
   type PluginContext,
@@ -9,9 +10,6 @@ import {
   type SchemaAccess,
   type StateStore,
 } from '@datamesh/core';
-// Core's public entry does not re-export prom-client's Registry; core depends on prom-client and
-// createPluginMetrics needs one, so the testkit makes its own here and nowhere else.
-import { Registry } from 'prom-client';
 
 export interface TestContextOptions {
   readonly pipeline?: string;
