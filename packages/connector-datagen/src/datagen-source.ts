@@ -1,4 +1,5 @@
 import {
+  abortableDelay,
   defineSource,
   envelopeSchemas,
   Type,
@@ -67,12 +68,12 @@ export const datagenSource = defineSource({
       async read(signal): Promise<SourceBatch | undefined> {
         const remaining = cfg.limit === undefined ? cfg.batchSize : Math.min(cfg.batchSize, cfg.limit - generator.position);
         if (remaining <= 0) {
-          await wait(IDLE_WAIT_MS, signal);
+          await abortableDelay(IDLE_WAIT_MS, signal);
           return undefined;
         }
         if (cfg.rate > 0) {
           const delay = nextBatchAt - Date.now();
-          if (delay > 0) await wait(delay, signal);
+          if (delay > 0) await abortableDelay(delay, signal);
           if (signal.aborted) return undefined;
           nextBatchAt = Math.max(nextBatchAt, Date.now() - 1000) + (remaining / cfg.rate) * 1000;
         }
@@ -96,16 +97,3 @@ export const datagenSource = defineSource({
     };
   },
 });
-
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -3,6 +3,7 @@ export * from './contract/config-schema.js';
 export * from './contract/envelope.js';
 export * from './contract/context.js';
 export * from './contract/plugin.js';
+export * from './contract/abortable-delay.js';
 export * from './schema/avro.js';
 export * from './schema/envelope-schema.js';
 export * from './transport/transport.js';

@@ -1,3 +1,4 @@
+import { abortableDelay } from '../contract/abortable-delay.js';
 import type { Logger } from '../contract/context.js';
 
 /** One run of a task until `signal` aborts (resolve) or it fails (reject). */
@@ -50,22 +51,10 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
       task.restarts++;
       options.onRestart?.();
       if (Date.now() - startedAt > max) backoff = initial; // it ran healthily for a while
-      await sleep(backoff, options.signal);
+      await abortableDelay(backoff, options.signal);
       backoff = Math.min(backoff * 2, max);
     }
     task.state = 'stopped';
   })();
   return task;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
