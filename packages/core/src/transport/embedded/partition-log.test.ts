@@ -124,6 +124,19 @@ describe('PartitionLog', () => {
     reads.mockRestore();
   });
 
+  it('reads records that straddle chunks or are larger than a chunk, with read-ahead', async () => {
+    const log = await openLog({ readChunkBytes: 100 });
+    const sizes = Array.from({ length: 200 }, (_, i) => (i * 37) % 700);
+    await log.append(
+      sizes.map((n, i) => ({ key: null, value: Buffer.alloc(n, i % 256), headers: undefined, timestamp: i })),
+    );
+    for (const batch of [1, 7, 1000]) {
+      const read = await readAll(log, 0, batch);
+      expect(read.map((r) => r.value?.length)).toEqual(sizes);
+      expect(read.every((r, i) => r.value!.every((b) => b === i % 256))).toBe(true);
+    }
+  });
+
   it('cuts a torn tail on open and continues from the last complete record', async () => {
     const first = await openLog();
     await first.append(records(0, 10));

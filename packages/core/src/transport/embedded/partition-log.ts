@@ -7,6 +7,10 @@ import {
   decodeRecord,
   encodedSize,
   encodeRecord,
+  FRAME_INCOMPLETE,
+  frameBytesNeeded,
+  frameOffset,
+  frameStatus,
   type DecodedRecord,
   type RecordToEncode,
 } from './record-codec.js';
@@ -54,10 +58,18 @@ export interface ReadCursor {
   /** The last bytes read from `segment` (never overwritten: records handed out are views into it). */
   chunk: Buffer | undefined;
   chunkStart: number;
+  /** The chunk after `chunk`, read ahead while `chunk` is being decoded. */
+  prefetch: Prefetch | undefined;
+}
+
+interface Prefetch {
+  readonly segment: Segment;
+  readonly start: number;
+  readonly data: Promise<Buffer>;
 }
 
 export function newCursor(offset: number): ReadCursor {
-  return { offset, segment: undefined, position: 0, chunk: undefined, chunkStart: 0 };
+  return { offset, segment: undefined, position: 0, chunk: undefined, chunkStart: 0, prefetch: undefined };
 }
 
 interface PendingAppend {
@@ -160,39 +172,81 @@ export class PartitionLog {
         cursor.segment = next;
         cursor.position = 0;
         cursor.chunk = undefined;
+        cursor.prefetch = undefined;
         continue;
       }
       let chunk = cursor.chunk;
       let at = cursor.position - cursor.chunkStart;
-      let check = chunk !== undefined && at >= 0 && at < chunk.length ? checkFrame(chunk, at) : undefined;
-      if (check === undefined || check.kind === 'incomplete') {
-        const wanted = Math.max(this.options.readChunkBytes, check?.kind === 'incomplete' ? check.needed : 0);
+      let size =
+        chunk !== undefined && at >= 0 && at < chunk.length ? frameStatus(chunk, at) : FRAME_INCOMPLETE;
+      if (size === FRAME_INCOMPLETE) {
         try {
-          chunk = await segment.read(cursor.position, Math.min(wanted, segment.size - cursor.position));
+          chunk = await this.nextChunk(cursor, segment);
+          at = 0;
+          size = frameStatus(chunk, 0);
+          if (size === FRAME_INCOMPLETE && chunk.length < segment.size - cursor.position) {
+            // A record larger than a chunk: read it whole.
+            chunk = await segment.read(cursor.position, frameBytesNeeded(chunk, 0));
+            cursor.chunk = chunk;
+            cursor.prefetch = undefined;
+            size = frameStatus(chunk, 0);
+          }
         } catch (error) {
           if (segment.retired) continue;
           throw error;
         }
-        cursor.chunk = chunk;
-        cursor.chunkStart = cursor.position;
-        at = 0;
-        check = checkFrame(chunk, 0);
       }
-      if (check.kind !== 'ok') {
+      if (size <= 0) {
+        const check = checkFrame(chunk!, at);
         throw new CorruptLogError(
           segment.path,
           cursor.position,
           check.kind === 'corrupt' ? check.reason : 'truncated',
         );
       }
-      const { frame } = check;
-      if (frame.offset >= cursor.offset) {
-        out.push(decodeRecord(chunk!, at, frame));
-        cursor.offset = frame.offset + 1;
+      const offset = frameOffset(chunk!, at);
+      if (offset >= cursor.offset) {
+        out.push(decodeRecord(chunk!, at));
+        cursor.offset = offset + 1;
       }
-      cursor.position += frame.size;
+      cursor.position += size;
     }
     return out;
+  }
+
+  /**
+   * Makes `cursor.chunk` start at `cursor.position`: from the chunk read ahead when it follows on (keeping the
+   * few bytes of a record cut at the old chunk's end), else by a read. Then reads the following chunk ahead.
+   */
+  private async nextChunk(cursor: ReadCursor, segment: Segment): Promise<Buffer> {
+    const { readChunkBytes } = this.options;
+    const old = cursor.chunk;
+    const prefetch = cursor.prefetch;
+    cursor.prefetch = undefined;
+    let chunk: Buffer;
+    if (
+      old !== undefined &&
+      prefetch !== undefined &&
+      prefetch.segment === segment &&
+      prefetch.start === cursor.chunkStart + old.length &&
+      cursor.position >= cursor.chunkStart &&
+      cursor.position <= prefetch.start
+    ) {
+      const ahead = await prefetch.data;
+      const tail = old.subarray(cursor.position - cursor.chunkStart);
+      chunk = tail.length > 0 ? Buffer.concat([tail, ahead]) : ahead;
+    } else {
+      chunk = await segment.read(cursor.position, Math.min(readChunkBytes, segment.size - cursor.position));
+    }
+    cursor.chunk = chunk;
+    cursor.chunkStart = cursor.position;
+    const aheadStart = cursor.position + chunk.length;
+    if (aheadStart < segment.size) {
+      const data = segment.read(aheadStart, Math.min(readChunkBytes, segment.size - aheadStart));
+      data.catch(() => undefined); // a read-ahead nobody waits for must not become an unhandled rejection
+      cursor.prefetch = { segment, start: aheadStart, data };
+    }
+    return chunk;
   }
 
   /** Forces appended bytes to stable storage (no-op with `fsync: 'never'` or when nothing changed). */
@@ -422,6 +476,7 @@ export class PartitionLog {
     cursor.segment = segment;
     cursor.position = segment.index.floorPosition(cursor.offset);
     cursor.chunk = undefined;
+    cursor.prefetch = undefined;
     return segment;
   }
 

@@ -3,6 +3,10 @@ import {
   checkFrame,
   decodeKey,
   decodeRecord,
+  FRAME_CORRUPT,
+  FRAME_INCOMPLETE,
+  frameBytesNeeded,
+  frameStatus,
   encodedSize,
   encodeRecord,
   isTombstone,
@@ -21,7 +25,8 @@ function roundTrip(offset: number, record: RecordToEncode) {
   const check = checkFrame(buf, 0);
   if (check.kind !== 'ok') throw new Error(`expected a valid frame, got ${check.kind}`);
   expect(check.frame.size).toBe(buf.length);
-  return decodeRecord(buf, 0, check.frame);
+  expect(frameStatus(buf, 0)).toBe(buf.length);
+  return decodeRecord(buf, 0);
 }
 
 describe('record codec', () => {
@@ -71,6 +76,9 @@ describe('record codec', () => {
       timestamp: 1,
     });
     expect(checkFrame(buf.subarray(0, 2), 0)).toEqual({ kind: 'incomplete', needed: 4 });
+    expect(frameStatus(buf.subarray(0, buf.length - 1), 0)).toBe(FRAME_INCOMPLETE);
+    expect(frameBytesNeeded(buf.subarray(0, 2), 0)).toBe(4);
+    expect(frameBytesNeeded(buf.subarray(0, 6), 0)).toBe(buf.length);
     expect(checkFrame(buf.subarray(0, buf.length - 1), 0)).toEqual({
       kind: 'incomplete',
       needed: buf.length,
@@ -86,6 +94,7 @@ describe('record codec', () => {
     });
     buf[buf.length - 3]! ^= 0x01;
     expect(checkFrame(buf, 0)).toMatchObject({ kind: 'corrupt', reason: 'CRC mismatch' });
+    expect(frameStatus(buf, 0)).toBe(FRAME_CORRUPT);
     expect(checkFrame(Buffer.alloc(64), 0)).toMatchObject({ kind: 'corrupt' });
     expect(MIN_FRAME_LENGTH).toBeGreaterThan(0);
   });
@@ -104,7 +113,7 @@ describe('record codec', () => {
     for (let at = 0; at < buf.length;) {
       const check = checkFrame(buf, at);
       if (check.kind !== 'ok') throw new Error(check.kind);
-      offsets.push(decodeRecord(buf, at, check.frame).offset);
+      offsets.push(decodeRecord(buf, at).offset);
       at += check.frame.size;
     }
     expect(offsets).toEqual([10, 11, 12]);

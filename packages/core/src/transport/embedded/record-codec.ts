@@ -110,11 +110,41 @@ export function checkFrame(buf: Buffer, pos: number, end: number = buf.length): 
   };
 }
 
+/** `checkFrame` without allocating, for the read path. */
+export const FRAME_INCOMPLETE = 0;
+export const FRAME_CORRUPT = -1;
+
+/** The size of the valid frame at `pos`, or `FRAME_INCOMPLETE` / `FRAME_CORRUPT` (ask `checkFrame` why). */
+export function frameStatus(buf: Buffer, pos: number): number {
+  if (buf.length - pos < LENGTH_FIELD) return FRAME_INCOMPLETE;
+  const frameLength = buf.readUInt32BE(pos);
+  if (frameLength < MIN_FRAME_LENGTH) return FRAME_CORRUPT;
+  const size = LENGTH_FIELD + frameLength;
+  if (buf.length - pos < size) return FRAME_INCOMPLETE;
+  if (
+    buf[pos + 8] !== RECORD_MAGIC ||
+    crc32(buf.subarray(pos + 8, pos + size)) !== buf.readUInt32BE(pos + 4)
+  ) {
+    return FRAME_CORRUPT;
+  }
+  return size;
+}
+
+/** How many bytes from `pos` the frame there needs (just the length field when that is not complete yet). */
+export function frameBytesNeeded(buf: Buffer, pos: number): number {
+  return buf.length - pos < LENGTH_FIELD ? LENGTH_FIELD : LENGTH_FIELD + buf.readUInt32BE(pos);
+}
+
+/** The offset of a validated frame. */
+export function frameOffset(buf: Buffer, pos: number): number {
+  return readInt64(buf, pos + 9);
+}
+
 /**
- * Reads the record of a frame already validated by `checkFrame`. Key and value are views into `buf`
- * (no copy), so callers hand out buffers they never overwrite.
+ * Reads the record of a validated frame. Key and value are views into `buf` (no copy), so callers hand out
+ * buffers they never overwrite.
  */
-export function decodeRecord(buf: Buffer, pos: number, frame: FrameInfo): DecodedRecord {
+export function decodeRecord(buf: Buffer, pos: number): DecodedRecord {
   let p = pos + FIXED_HEADER;
   const keyLength = buf.readInt32BE(p);
   p += 4;
@@ -141,7 +171,7 @@ export function decodeRecord(buf: Buffer, pos: number, frame: FrameInfo): Decode
     }
     headers = h;
   }
-  return { offset: frame.offset, timestamp: frame.timestamp, key, value, headers };
+  return { offset: readInt64(buf, pos + 9), timestamp: readInt64(buf, pos + 17), key, value, headers };
 }
 
 /** The key of a validated frame, as a view into `buf`. */
@@ -162,7 +192,7 @@ function writeBytes(buf: Buffer, pos: number, bytes: Buffer | null): number {
     return pos + 4;
   }
   buf.writeInt32BE(bytes.length, pos);
-  bytes.copy(buf, pos + 4);
+  buf.set(bytes, pos + 4);
   return pos + 4 + bytes.length;
 }
 
