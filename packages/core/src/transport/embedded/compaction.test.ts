@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -103,6 +103,25 @@ describe('compactLog', () => {
     await compactLog(log, { now: 10, tombstoneRetentionMs: 1_000 });
     await compactLog(log, { now: 10, tombstoneRetentionMs: 1_000 });
     expect(summary(await readAll(log))).toContain('1:gone=null');
+  });
+
+  it('skips a pass when nothing was closed since the last one and no kept tombstone has expired', async () => {
+    const log = await openLog();
+    for (let i = 0; i < 30; i++) await log.append([put(`key-${i % 3}`, `v${i}`)]);
+    await log.append([put('key-0', null)]);
+    for (let i = 0; i < 10; i++) await log.append([put(`filler-${i}`, 'x'.repeat(20))]);
+    expect((await compactLog(log, { now: 10, tombstoneRetentionMs: 100 })).segmentsRewritten).toBeGreaterThan(
+      0,
+    );
+    const checkpoint = JSON.parse(await readFile(join(dir, 'cleaner-checkpoint.json'), 'utf8')) as unknown;
+    expect(checkpoint).toEqual({ cleanedThrough: log.activeBaseOffset, oldestTombstone: 1 });
+    // The tombstone (timestamp 1) is not expired at now = 50: nothing to read or rewrite.
+    expect(await compactLog(log, { now: 50, tombstoneRetentionMs: 100 })).toEqual({
+      segmentsRewritten: 0,
+      recordsRemoved: 0,
+    });
+    // At now = 200 it is: the pass runs and removes it.
+    expect((await compactLog(log, { now: 200, tombstoneRetentionMs: 100 })).recordsRemoved).toBe(1);
   });
 
   it('survives reopening, and a leftover .cleaned file from a crash mid-pass is removed', async () => {

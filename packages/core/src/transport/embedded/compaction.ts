@@ -20,10 +20,13 @@ export interface CompactionResult {
 }
 
 const CHECKPOINT_FILE = 'cleaner-checkpoint.json';
+const NO_CHECKPOINT: CleanerCheckpoint = { cleanedThrough: 0, oldestTombstone: null };
 
 interface CleanerCheckpoint {
   /** Offsets below this were covered by a finished pass. */
   readonly cleanedThrough: number;
+  /** The timestamp of the oldest tombstone that pass kept (a later pass removes it once it expires). */
+  readonly oldestTombstone: number | null;
 }
 
 /**
@@ -35,22 +38,26 @@ interface CleanerCheckpoint {
 export function compactLog(log: PartitionLog, options: CompactionOptions): Promise<CompactionResult> {
   return log.exclusive(async () => {
     const closed = log.closedSegments();
-    if (closed.length === 0) return { segmentsRewritten: 0, recordsRemoved: 0 };
+    const cleanedThrough = log.activeBaseOffset;
+    const previous = await readCheckpoint(log.dir);
+    const tombstoneCutoff = options.now - options.tombstoneRetentionMs;
+    // Nothing was closed since the last pass, and no tombstone it kept has expired yet: nothing to do.
+    const tombstoneDue = previous.oldestTombstone !== null && previous.oldestTombstone <= tombstoneCutoff;
+    if (closed.length === 0 || (previous.cleanedThrough >= cleanedThrough && !tombstoneDue)) {
+      return { segmentsRewritten: 0, recordsRemoved: 0 };
+    }
 
     const newest = new Map<string, number>();
-    let cleanedThrough = 0;
     for (const segment of closed) {
       for await (const { buf, pos, frame } of segment.frames()) {
         const key = decodeKey(buf, pos);
         if (key !== null) newest.set(key.toString('latin1'), frame.offset);
-        cleanedThrough = frame.offset + 1;
       }
     }
-    const previous = await readCheckpoint(log.dir);
-    const tombstoneCutoff = options.now - options.tombstoneRetentionMs;
 
     let segmentsRewritten = 0;
     let recordsRemoved = 0;
+    let oldestTombstone: number | null = null;
     for (const segment of closed) {
       const kept: Buffer[] = [];
       const replacement = new Segment(log.dir, segment.baseOffset, 0, log.indexIntervalBytes, false, false);
@@ -59,14 +66,15 @@ export function compactLog(log: PartitionLog, options: CompactionOptions): Promi
       for await (const { buf, pos, frame } of segment.frames()) {
         const key = decodeKey(buf, pos);
         const superseded = key !== null && newest.get(key.toString('latin1')) !== frame.offset;
+        const tombstone = key !== null && isTombstone(buf, pos);
         const expiredTombstone =
-          key !== null &&
-          isTombstone(buf, pos) &&
-          frame.offset < previous.cleanedThrough &&
-          frame.timestamp <= tombstoneCutoff;
+          tombstone && frame.offset < previous.cleanedThrough && frame.timestamp <= tombstoneCutoff;
         if (superseded || expiredTombstone) {
           removed++;
           continue;
+        }
+        if (tombstone && (oldestTombstone === null || frame.timestamp < oldestTombstone)) {
+          oldestTombstone = frame.timestamp;
         }
         replacement.noteRecord(frame.offset, size, frame.timestamp, frame.size);
         kept.push(buf.subarray(pos, pos + frame.size));
@@ -84,8 +92,9 @@ export function compactLog(log: PartitionLog, options: CompactionOptions): Promi
       segmentsRewritten++;
       recordsRemoved += removed;
     }
-    if (cleanedThrough > previous.cleanedThrough) {
-      await writeFileDurably(join(log.dir, CHECKPOINT_FILE), JSON.stringify({ cleanedThrough }));
+    if (cleanedThrough !== previous.cleanedThrough || oldestTombstone !== previous.oldestTombstone) {
+      const checkpoint: CleanerCheckpoint = { cleanedThrough, oldestTombstone };
+      await writeFileDurably(join(log.dir, CHECKPOINT_FILE), JSON.stringify(checkpoint));
     }
     return { segmentsRewritten, recordsRemoved };
   });
@@ -94,13 +103,18 @@ export function compactLog(log: PartitionLog, options: CompactionOptions): Promi
 async function readCheckpoint(dir: string): Promise<CleanerCheckpoint> {
   try {
     const parsed: unknown = JSON.parse(await readFile(join(dir, CHECKPOINT_FILE), 'utf8'));
-    if (typeof parsed === 'object' && parsed !== null && 'cleanedThrough' in parsed) {
-      const value = parsed.cleanedThrough;
-      if (typeof value === 'number' && Number.isSafeInteger(value)) return { cleanedThrough: value };
+    if (typeof parsed === 'object' && parsed !== null) {
+      const { cleanedThrough, oldestTombstone } = parsed as Partial<Record<keyof CleanerCheckpoint, unknown>>;
+      if (
+        typeof cleanedThrough === 'number' &&
+        (typeof oldestTombstone === 'number' || oldestTombstone === null)
+      ) {
+        return { cleanedThrough, oldestTombstone };
+      }
     }
-    return { cleanedThrough: 0 };
+    return NO_CHECKPOINT;
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) return { cleanedThrough: 0 };
+    if (isErrno(error, 'ENOENT')) return NO_CHECKPOINT;
     throw error;
   }
 }

@@ -131,6 +131,11 @@ export class PartitionLog {
     return total;
   }
 
+  /** The first offset of the active segment: every offset below it is in a closed segment. */
+  get activeBaseOffset(): number {
+    return this.segments.at(-1)?.baseOffset ?? 0;
+  }
+
   /** Every segment but the active one: the ones retention and compaction may touch. */
   closedSegments(): Segment[] {
     return this.segments.slice(0, -1);
@@ -152,8 +157,9 @@ export class PartitionLog {
    * have gaps (compaction); a cursor before the start of the log moves to the start.
    */
   async read(cursor: ReadCursor, maxRecords: number): Promise<DecodedRecord[]> {
-    if (this.options.readOnly && cursor.offset >= this.endOffset) await this.tail();
     const out: DecodedRecord[] = [];
+    if (this.closed) return out;
+    if (this.options.readOnly && cursor.offset >= this.endOffset) await this.tail();
     if (cursor.offset < this.startOffset) {
       cursor.offset = this.startOffset;
       cursor.segment = undefined;
@@ -193,6 +199,7 @@ export class PartitionLog {
           }
         } catch (error) {
           if (segment.retired) continue;
+          if (this.closed) break;
           throw error;
         }
       }

@@ -61,6 +61,7 @@ export class Segment {
   private opening: Promise<FileHandle> | undefined;
   private refs = 0;
   private pinned = false;
+  private closed = false;
 
   readonly baseOffset: number;
   private readonly writable: boolean;
@@ -107,6 +108,7 @@ export class Segment {
   }
 
   async acquire(): Promise<FileHandle> {
+    if (this.closed) throw new Error(`segment ${this.path} is closed`);
     if (this.retired && this.refs === 0 && this.handle === undefined) {
       throw new Error(`segment ${this.path} was retired`);
     }
@@ -235,6 +237,7 @@ export class Segment {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.pinned = false;
     const handle = this.handle ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
     this.handle = undefined;
