@@ -1,7 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopicConfig } from '../transport.js';
-import { isErrno } from './durable-file.js';
+import { fsyncDirectory, isErrno } from './durable-file.js';
 import { PartitionLog, type PartitionLogOptions } from './partition-log.js';
 import {
   readTopicConfig,
@@ -110,6 +110,7 @@ export class TopicRegistry {
     const logs = existing?.logs ?? [];
     for (let p = logs.length; p < config.partitions; p++) logs.push(await this.openLog(name, dir, p));
     await writeTopicConfig(dir, config);
+    if (existing === undefined && this.options.log.fsync !== 'never') await fsyncDirectory(this.options.root);
     if (existing === undefined) this.topics.set(name, { name, config, logs });
     else existing.config = config;
     this.options.onTopicsChanged();
