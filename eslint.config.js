@@ -27,7 +27,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'env', message: 'Plugins and core receive configuration; read the environment only in the CLI.' },
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Plugins and core receive configuration; read the environment only in the CLI.',
+        },
       ],
     },
   },

@@ -12,7 +12,9 @@ const START = '<!-- config:start -->';
 const END = '<!-- config:end -->';
 
 export async function renderedReadmes() {
-  const { configDocs, isPlugin } = await import(pathToFileURL(join(root, 'packages/core/dist/index.js')).href);
+  const { configDocs, isPlugin } = await import(
+    pathToFileURL(join(root, 'packages/core/dist/index.js')).href
+  );
   const results = [];
   for (const name of (await readdir(join(root, 'packages'))).sort()) {
     const dir = join(root, 'packages', name);
@@ -20,14 +22,19 @@ export async function renderedReadmes() {
     if (!pkg.datamesh) continue;
     const exports = await import(pathToFileURL(join(dir, pkg.datamesh.entry)).href);
     const plugin = Object.values(exports).find((v) => isPlugin(v) && v.name === pkg.datamesh.name);
-    if (!plugin) throw new Error(`${pkg.name}: no plugin "${pkg.datamesh.name}" in ${pkg.datamesh.entry} (build first)`);
+    if (!plugin)
+      throw new Error(`${pkg.name}: no plugin "${pkg.datamesh.name}" in ${pkg.datamesh.entry} (build first)`);
     const readmePath = join(dir, 'README.md');
     const current = await readFile(readmePath, 'utf8').catch(() => '');
     const start = current.indexOf(START);
     const end = current.indexOf(END);
     if (start < 0 || end < start) throw new Error(`${readmePath} has no ${START} … ${END} markers`);
     const table = `${START}\n${configDocs(plugin.config)}\n${END}`;
-    results.push({ path: readmePath, current, next: current.slice(0, start) + table + current.slice(end + END.length) });
+    results.push({
+      path: readmePath,
+      current,
+      next: current.slice(0, start) + table + current.slice(end + END.length),
+    });
   }
   return results;
 }

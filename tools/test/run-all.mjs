@@ -27,15 +27,48 @@ function step(title, command, args) {
 }
 
 const passThrough = process.argv.slice(2);
-step('services: install what the tests need (promtool)', process.execPath, ['tools/services/cli.mjs', 'install', 'prometheus']);
-const built = step('build all packages', 'npx', ['nx', 'run-many', '-t', 'build', '--output-style=stream-without-prefixes']);
-step('typecheck all packages', 'npx', ['nx', 'run-many', '-t', 'typecheck', '--output-style=stream-without-prefixes']);
+step('services: install what the tests need (promtool)', process.execPath, [
+  'tools/services/cli.mjs',
+  'install',
+  'prometheus',
+]);
+const built = step('build all packages', 'npx', [
+  'nx',
+  'run-many',
+  '-t',
+  'build',
+  '--output-style=stream-without-prefixes',
+]);
+step('typecheck all packages', 'npx', [
+  'nx',
+  'run-many',
+  '-t',
+  'typecheck',
+  '--output-style=stream-without-prefixes',
+]);
 step('lint all packages', 'npx', ['nx', 'run-many', '-t', 'lint', '--output-style=stream-without-prefixes']);
-step('circular imports', 'npx', ['madge', '--circular', '--extensions', 'ts', '--warning', 'packages/core/src', 'packages/cli/src', 'packages/testkit/src']);
+step('formatting (prettier)', 'npx', ['prettier', '--check', '.', '--log-level=warn']);
+step('circular imports', 'npx', [
+  'madge',
+  '--circular',
+  '--extensions',
+  'ts',
+  '--warning',
+  'packages/core/src',
+  'packages/cli/src',
+  'packages/testkit/src',
+]);
 
 mkdirSync(dirname(resultsFile), { recursive: true });
 if (!built) process.stderr.write('the build failed: end-to-end tests of the CLI will fail too\n');
-step('tests (vitest)', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`, ...passThrough]);
+step('tests (vitest)', 'npx', [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${resultsFile}`,
+  ...passThrough,
+]);
 
 let passed = 0;
 let failed = 0;

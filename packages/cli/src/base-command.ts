@@ -23,7 +23,9 @@ export abstract class MeshCommand extends Command {
   }
 
   /** Turns the errors users cause into a clear message and exit code 2; the rest are failures (1). */
-  protected override async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+  protected override async catch(
+    error: Error & { exitCode?: number; oclif?: { exit?: number } },
+  ): Promise<unknown> {
     if (error instanceof DocumentError) {
       this.logToStderr(error.message.split('\n')[0]!);
       for (const problem of error.problems) this.logToStderr(`  ${formatProblem(problem)}`);

@@ -14,7 +14,13 @@ beforeAll(async () => {
   assertBuilt();
   home = await mkdtemp(join(tmpdir(), 'datamesh-cli-'));
   // Each run gets its own oclif data/config/cache dirs, so linked plugins never leak between runs.
-  env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') };
+  env = {
+    ...process.env,
+    HOME: home,
+    XDG_DATA_HOME: join(home, 'data'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+  };
 });
 
 afterAll(async () => {
@@ -33,7 +39,17 @@ describe('mesh --help', () => {
   it('lists every command', () => {
     const { status, stdout } = mesh(['--help'], env);
     expect(status).toBe(0);
-    for (const command of ['node start', 'pipeline validate', 'plugins install', 'plugins uninstall', 'plugins link', 'alerts generate', 'dashboards generate', 'topic tail', 'demo']) {
+    for (const command of [
+      'node start',
+      'pipeline validate',
+      'plugins install',
+      'plugins uninstall',
+      'plugins link',
+      'alerts generate',
+      'dashboards generate',
+      'topic tail',
+      'demo',
+    ]) {
       expect(stdout).toContain(`  ${command} `);
     }
     // `mesh plugins` (no sub-command) lists installed plugins; it is there too.
@@ -51,10 +67,15 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
   });
 
   it('unknown plugin', async () => {
-    const file = await writePipeline('unknown.yaml', `${header}sources:\n  - { name: orders, plugin: oracle }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: /tmp/x } }\n`);
+    const file = await writePipeline(
+      'unknown.yaml',
+      `${header}sources:\n  - { name: orders, plugin: oracle }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: /tmp/x } }\n`,
+    );
     const { status, stderr } = mesh(['pipeline', 'validate', file], env);
     expect(status).toBe(2);
-    expect(stderr).toContain(`${file}:5:29 /sources/0/plugin: unknown source plugin "oracle" (installed: datagen;`);
+    expect(stderr).toContain(
+      `${file}:5:29 /sources/0/plugin: unknown source plugin "oracle" (installed: datagen;`,
+    );
   });
 
   it('wrong config types', async () => {
@@ -65,7 +86,9 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
     const { status, stderr } = mesh(['pipeline', 'validate', file], env);
     expect(status).toBe(2);
     expect(stderr).toContain(`${file}:8:13 /sources/0/config/rate: Expected number`);
-    expect(stderr).toContain(`${file}:9:13 /sources/0/config/keys: Expected integer to be greater or equal to 1`);
+    expect(stderr).toContain(
+      `${file}:9:13 /sources/0/config/keys: Expected integer to be greater or equal to 1`,
+    );
     expect(stderr).toMatch(/:11:\d+ \/sinks\/0\/config\/path: Expected string/);
   });
 
@@ -77,14 +100,25 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
     const { status, stderr } = mesh(['pipeline', 'validate', file], env);
     expect(status).toBe(2);
     expect(stderr).toContain(`${file}:7:`);
-    expect(stderr).toContain('processor "m" (mask) cannot take its inputs: field "amount_cents" of orders/orders is "long", not a string');
+    expect(stderr).toContain(
+      'processor "m" (mask) cannot take its inputs: field "amount_cents" of orders/orders is "long", not a string',
+    );
     expect(stderr).toContain('field "phone" is not in orders/orders');
   });
 
   it('a valid pipeline prints its plan with the fused processors', () => {
-    const { status, stdout } = mesh(['pipeline', 'validate', fileURLToPath(new URL('../../../examples/demo/pipeline.yaml', import.meta.url))], env);
+    const { status, stdout } = mesh(
+      [
+        'pipeline',
+        'validate',
+        fileURLToPath(new URL('../../../examples/demo/pipeline.yaml', import.meta.url)),
+      ],
+      env,
+    );
     expect(status).toBe(0);
-    expect(stdout).toContain('task orders-masked.orders-file: orders.orders -> [mask-emails] (fused) -> sink orders-file (file)');
+    expect(stdout).toContain(
+      'task orders-masked.orders-file: orders.orders -> [mask-emails] (fused) -> sink orders-file (file)',
+    );
   });
 });
 
@@ -96,9 +130,19 @@ describe('third-party plugins', () => {
 
     const check = mesh(['plugins', 'check', '--json'], env);
     expect(check.status).toBe(2);
-    const listed = JSON.parse(check.stdout) as { accepted: { name: string; package: string }[]; refused: { package: string; reason: string }[] };
-    expect(listed.accepted.map((p) => p.name)).toEqual(expect.arrayContaining(['shout', 'datagen', 'mask', 'file']));
-    expect(listed.refused).toEqual([expect.objectContaining({ package: 'datamesh-malformed', reason: expect.stringMatching(/^malformed plugin manifest/) })]);
+    const listed = JSON.parse(check.stdout) as {
+      accepted: { name: string; package: string }[];
+      refused: { package: string; reason: string }[];
+    };
+    expect(listed.accepted.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['shout', 'datagen', 'mask', 'file']),
+    );
+    expect(listed.refused).toEqual([
+      expect.objectContaining({
+        package: 'datamesh-malformed',
+        reason: expect.stringMatching(/^malformed plugin manifest/),
+      }),
+    ]);
 
     const out = join(home, 'shouted.jsonl');
     const pipeline = await writePipeline(
@@ -106,18 +150,32 @@ describe('third-party plugins', () => {
       `${header}sources:\n  - { name: orders, plugin: datagen, config: { rate: 0, limit: 400 } }\nprocessors:\n  - { name: loud, plugin: shout, inputs: [orders], config: { fields: [customer] } }\nsinks:\n  - { name: out, plugin: file, inputs: [loud], config: { path: ${out} } }\n`,
     );
     const nodeConfig = join(home, 'node.yaml');
-    await writeFile(nodeConfig, `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, 'node-data')}\nhttp: { port: 0 }\npipelines: [${pipeline}]\n`);
+    await writeFile(
+      nodeConfig,
+      `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, 'node-data')}\nhttp: { port: 0 }\npipelines: [${pipeline}]\n`,
+    );
     const node = new MeshNodeProcess(['--config', nodeConfig], env);
     try {
       const url = await node.url();
       expect(node.stderr).toMatch(/plugin datamesh-malformed refused: malformed plugin manifest/);
       const metrics = await eventually(async () => {
         const text = await (await fetch(`${url}/metrics`)).text();
-        return /datamesh_events_out_total\{pipeline="p",stage="out",plugin="file",kind="sink"\} 4\d\d/.test(text) ? text : undefined;
+        return /datamesh_events_out_total\{pipeline="p",stage="out",plugin="file",kind="sink"\} 4\d\d/.test(
+          text,
+        )
+          ? text
+          : undefined;
       });
-      expect(metrics).toMatch(/datamesh_events_in_total\{pipeline="p",stage="loud",plugin="shout",kind="processor"\} 4\d\d/);
-      expect(metrics).toMatch(/datamesh_plugin_shout_shouted_fields_total\{pipeline="p",stage="loud",plugin="shout"\} \d+/);
-      const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { after: { customer: string } | null });
+      expect(metrics).toMatch(
+        /datamesh_events_in_total\{pipeline="p",stage="loud",plugin="shout",kind="processor"\} 4\d\d/,
+      );
+      expect(metrics).toMatch(
+        /datamesh_plugin_shout_shouted_fields_total\{pipeline="p",stage="loud",plugin="shout"\} \d+/,
+      );
+      const lines = (await readFile(out, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { after: { customer: string } | null });
       const customers = lines.filter((l) => l.after).map((l) => l.after!.customer);
       expect(customers.length).toBeGreaterThan(0);
       expect(customers.every((c) => c === c.toUpperCase())).toBe(true);
@@ -132,7 +190,8 @@ describe('third-party plugins', () => {
     const alerts = mesh(['alerts', 'generate', '--out', rulesFile], env);
     expect(alerts.status).toBe(0);
     const rules = await readFile(rulesFile, 'utf8');
-    for (const plugin of ['datagen', 'mask', 'file', 'shout']) expect(rules).toContain(`name: datamesh-plugin-${plugin}`);
+    for (const plugin of ['datagen', 'mask', 'file', 'shout'])
+      expect(rules).toContain(`name: datamesh-plugin-${plugin}`);
     const promtool = which('promtool');
     if (!promtool) throw new Error('promtool is not on PATH; run: npm run services -- install prometheus');
     const checked = spawnSync(promtool, ['check', 'rules', rulesFile], { encoding: 'utf8' });
@@ -150,6 +209,8 @@ describe('third-party plugins', () => {
     expect(mesh(['plugins', 'unlink', 'datamesh-malformed'], env).status).toBe(0);
     const check = mesh(['plugins', 'check', '--json'], env);
     expect(check.status).toBe(0);
-    expect((JSON.parse(check.stdout) as { accepted: { name: string }[] }).accepted.map((p) => p.name)).not.toContain('shout');
+    expect(
+      (JSON.parse(check.stdout) as { accepted: { name: string }[] }).accepted.map((p) => p.name),
+    ).not.toContain('shout');
   });
 });

@@ -1,7 +1,11 @@
 import type { Registry } from 'prom-client';
 
 /** Sums a metric's samples whose labels match, e.g. events out of one stage. */
-export async function metricSum(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricSum(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const metric = registry.getSingleMetric(name);
   if (!metric) return 0;
   const { values } = await metric.get();

@@ -12,8 +12,15 @@ export interface RunningNode {
  * Starts a node on the embedded transport and stops it gracefully on SIGINT / SIGTERM: tasks finish
  * their batch, sinks flush, offsets and positions are committed. A second signal exits at once.
  */
-export async function runNode(config: NodeConfig, plans: readonly PipelinePlan[], logger: Logger): Promise<RunningNode> {
-  const transport = await EmbeddedTransport.open({ dir: join(config.dataDir, 'log'), fsync: config.transport.fsync });
+export async function runNode(
+  config: NodeConfig,
+  plans: readonly PipelinePlan[],
+  logger: Logger,
+): Promise<RunningNode> {
+  const transport = await EmbeddedTransport.open({
+    dir: join(config.dataDir, 'log'),
+    fsync: config.transport.fsync,
+  });
   const node = await MeshNode.start({ config, plans, transport, logger });
   let signals = 0;
   let resolveStopped!: () => void;

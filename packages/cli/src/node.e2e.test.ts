@@ -11,7 +11,13 @@ let env: NodeJS.ProcessEnv;
 beforeAll(async () => {
   assertBuilt();
   home = await mkdtemp(join(tmpdir(), 'datamesh-node-e2e-'));
-  env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') };
+  env = {
+    ...process.env,
+    HOME: home,
+    XDG_DATA_HOME: join(home, 'data'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+  };
 });
 
 afterAll(async () => {
@@ -47,7 +53,9 @@ function analyse(lines: readonly Line[]) {
     seen.add(seq);
     firstByKey.set(line.key.id, [...(firstByKey.get(line.key.id) ?? []), seq]);
   }
-  const outOfOrderKeys = [...firstByKey.entries()].filter(([, seqs]) => seqs.some((s, i) => i > 0 && s < seqs[i - 1]!)).map(([k]) => k);
+  const outOfOrderKeys = [...firstByKey.entries()]
+    .filter(([, seqs]) => seqs.some((s, i) => i > 0 && s < seqs[i - 1]!))
+    .map(([k]) => k);
   return { distinct: seen, duplicates, outOfOrderKeys };
 }
 
@@ -60,7 +68,10 @@ async function nodeSetup(name: string, limit: number, rate: number) {
     `apiVersion: datamesh/v1\nkind: Pipeline\nname: ${name}\nsources:\n  - { name: orders, plugin: datagen, config: { rate: ${rate}, limit: ${limit}, batchSize: 50 } }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: ${out} } }\n`,
   );
   const config = join(home, `${name}-node.yaml`);
-  await writeFile(config, `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(dir, 'data')}\nhttp: { port: 0 }\ntasks: { flushIntervalMs: 100 }\npipelines: [${pipeline}]\n`);
+  await writeFile(
+    config,
+    `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(dir, 'data')}\nhttp: { port: 0 }\ntasks: { flushIntervalMs: 100 }\npipelines: [${pipeline}]\n`,
+  );
   return { out, config };
 }
 
@@ -75,7 +86,10 @@ describe('mesh node start', () => {
     expect(first.lines.some((l) => l['msg'] === 'node stopped')).toBe(true);
 
     // Raise the limit: the restarted source continues at change 1001.
-    await writeFile(config.replace('-node.yaml', '.yaml'), (await readFile(config.replace('-node.yaml', '.yaml'), 'utf8')).replace('limit: 1000', 'limit: 2000'));
+    await writeFile(
+      config.replace('-node.yaml', '.yaml'),
+      (await readFile(config.replace('-node.yaml', '.yaml'), 'utf8')).replace('limit: 1000', 'limit: 2000'),
+    );
     const second = new MeshNodeProcess(['--config', config], env);
     await second.url();
     await eventually(async () => (analyse(await readLines(out)).distinct.size >= 2000 ? true : undefined));
@@ -100,7 +114,10 @@ describe('mesh node start', () => {
     }
     const last = new MeshNodeProcess(['--config', config], env);
     await last.url();
-    await eventually(async () => (analyse(await readLines(out)).distinct.size >= limit ? true : undefined), 30_000);
+    await eventually(
+      async () => (analyse(await readLines(out)).distinct.size >= limit ? true : undefined),
+      30_000,
+    );
     last.child.kill('SIGTERM');
     expect(await last.exited).toBe(0);
 
@@ -116,7 +133,10 @@ describe('mesh node start', () => {
 describe('mesh demo', () => {
   it('shows events flowing and stops cleanly on Ctrl-C', async () => {
     const dataDir = join(home, 'demo');
-    const child = spawn(process.execPath, [CLI_BIN, 'demo', '--data-dir', dataDir, '--rate', '2000'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_BIN, 'demo', '--data-dir', dataDir, '--rate', '2000'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -129,7 +149,11 @@ describe('mesh demo', () => {
     expect(lines.length).toBe(Number(summary![2]));
     expect(lines.length).toBeGreaterThan(0);
     // E-mail addresses were hashed by the fused mask processor.
-    const emails = lines.flatMap((l) => ((l as unknown as { after: { email: string } | null }).after ? [(l as unknown as { after: { email: string } }).after.email] : []));
+    const emails = lines.flatMap((l) =>
+      (l as unknown as { after: { email: string } | null }).after
+        ? [(l as unknown as { after: { email: string } }).after.email]
+        : [],
+    );
     expect(emails.every((e) => /^[0-9a-f]{64}$/.test(e))).toBe(true);
   });
 

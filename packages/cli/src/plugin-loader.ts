@@ -9,9 +9,17 @@ import { discoverPlugins, type PluginRegistry } from '@datamesh/core';
  * (its node_modules and their ancestors, so a workspace's packages count), plus those installed or
  * linked with `mesh plugins install|link`, which oclif keeps in its data dir.
  */
-export async function loadPlugins(config: Config, extraDirs: readonly string[] = []): Promise<PluginRegistry> {
-  const userPlugins = [...config.plugins.values()].filter((p) => p.type === 'user' || p.type === 'link').map((p) => p.root);
-  return discoverPlugins({ nodeModulesOf: ancestorsWithNodeModules(config.root), packageDirs: [...userPlugins, ...extraDirs] });
+export async function loadPlugins(
+  config: Config,
+  extraDirs: readonly string[] = [],
+): Promise<PluginRegistry> {
+  const userPlugins = [...config.plugins.values()]
+    .filter((p) => p.type === 'user' || p.type === 'link')
+    .map((p) => p.root);
+  return discoverPlugins({
+    nodeModulesOf: ancestorsWithNodeModules(config.root),
+    packageDirs: [...userPlugins, ...extraDirs],
+  });
 }
 
 function ancestorsWithNodeModules(start: string): string[] {

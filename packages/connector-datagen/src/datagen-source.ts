@@ -12,13 +12,30 @@ import { OrderGenerator, toEvent } from './order-generator.js';
 
 const config = Type.Object(
   {
-    rate: Type.Number({ minimum: 0, default: 200, description: 'Changes per second; 0 generates as fast as the pipeline takes them.' }),
+    rate: Type.Number({
+      minimum: 0,
+      default: 200,
+      description: 'Changes per second; 0 generates as fast as the pipeline takes them.',
+    }),
     batchSize: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Changes per batch.' }),
     keys: Type.Integer({ minimum: 1, default: 1000, description: 'Distinct order ids.' }),
     seed: Type.Integer({ default: 42, description: 'Same seed, same changes.' }),
-    deleteRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Share of changes to existing orders that delete them.' }),
-    limit: Type.Optional(Type.Integer({ minimum: 0, description: 'Stop producing after this many changes (the source then idles).' })),
-    tombstones: Type.Boolean({ default: true, description: 'Follow each delete with a tombstone (null value) for compacted topics.' }),
+    deleteRatio: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+      description: 'Share of changes to existing orders that delete them.',
+    }),
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Stop producing after this many changes (the source then idles).',
+      }),
+    ),
+    tombstones: Type.Boolean({
+      default: true,
+      description: 'Follow each delete with a tombstone (null value) for compacted topics.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -66,7 +83,8 @@ export const datagenSource = defineSource({
         ctx.logger.debug({ seq }, 'datagen starting');
       },
       async read(signal): Promise<SourceBatch | undefined> {
-        const remaining = cfg.limit === undefined ? cfg.batchSize : Math.min(cfg.batchSize, cfg.limit - generator.position);
+        const remaining =
+          cfg.limit === undefined ? cfg.batchSize : Math.min(cfg.batchSize, cfg.limit - generator.position);
         if (remaining <= 0) {
           await abortableDelay(IDLE_WAIT_MS, signal);
           return undefined;
@@ -83,7 +101,8 @@ export const datagenSource = defineSource({
           const change = generator.next();
           const event = toEvent(change, { name: ctx.stage, ts, seq: generator.position });
           events.push({ stream: 'orders', event });
-          if (change.op === 'd' && cfg.tombstones) events.push({ stream: 'orders', event: { key: change.key, value: null } });
+          if (change.op === 'd' && cfg.tombstones)
+            events.push({ stream: 'orders', event: { key: change.key, value: null } });
         }
         return { events, position: { seq: generator.position } };
       },

@@ -1,6 +1,17 @@
 import type { ChangeEvent, Operation, Row } from '@datamesh/core';
 
-const CUSTOMERS = ['ada', 'grace', 'edsger', 'barbara', 'donald', 'frances', 'john', 'margaret', 'alan', 'radia'];
+const CUSTOMERS = [
+  'ada',
+  'grace',
+  'edsger',
+  'barbara',
+  'donald',
+  'frances',
+  'john',
+  'margaret',
+  'alan',
+  'radia',
+];
 const STATUSES = ['new', 'paid', 'packed', 'shipped', 'delivered'];
 
 /** A small, fast deterministic PRNG (mulberry32): the same seed and step give the same value. */
@@ -81,7 +92,10 @@ export class OrderGenerator {
   }
 }
 
-export function toEvent(change: GeneratedChange, source: { name: string; ts: number; seq: number }): ChangeEvent {
+export function toEvent(
+  change: GeneratedChange,
+  source: { name: string; ts: number; seq: number },
+): ChangeEvent {
   return {
     key: change.key,
     value: {
@@ -89,7 +103,16 @@ export function toEvent(change: GeneratedChange, source: { name: string; ts: num
       after: change.after,
       op: change.op,
       ts_ms: Date.now(),
-      source: { connector: 'datagen', name: source.name, ts_ms: source.ts, snapshot: 'false', db: null, schema: null, table: 'orders', seq: source.seq },
+      source: {
+        connector: 'datagen',
+        name: source.name,
+        ts_ms: source.ts,
+        snapshot: 'false',
+        db: null,
+        schema: null,
+        table: 'orders',
+        seq: source.seq,
+      },
     },
   };
 }

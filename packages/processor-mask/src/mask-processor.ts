@@ -14,12 +14,18 @@ import {
 
 const config = Type.Object(
   {
-    fields: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Row fields to mask (string fields).' }),
+    fields: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description: 'Row fields to mask (string fields).',
+    }),
     method: Type.Union([Type.Literal('hash'), Type.Literal('redact')], {
       default: 'hash',
       description: 'hash: HMAC-SHA-256 hex, so equal values still join; redact: a fixed "***".',
     }),
-    salt: Type.String({ default: '', description: 'Key for the HMAC; keep it secret to stop dictionary attacks.' }),
+    salt: Type.String({
+      default: '',
+      description: 'Key for the HMAC; keep it secret to stop dictionary attacks.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -31,7 +37,10 @@ const config = Type.Object(
 function isStringType(type: AvroSchema): boolean {
   const branch = unwrapNullable(type) as unknown;
   if (branch === 'string') return true;
-  const object = typeof branch === 'object' && branch !== null ? (branch as { type?: unknown; logicalType?: unknown }) : undefined;
+  const object =
+    typeof branch === 'object' && branch !== null
+      ? (branch as { type?: unknown; logicalType?: unknown })
+      : undefined;
   return object?.type === 'string' && object.logicalType === undefined;
 }
 
@@ -53,7 +62,8 @@ export const maskProcessor = defineProcessor({
     const problems: string[] = [];
     for (const name of cfg.fields) {
       const field = fields.get(name);
-      if (!field) problems.push(`field "${name}" is not in ${input.name} (fields: ${[...fields.keys()].join(', ')})`);
+      if (!field)
+        problems.push(`field "${name}" is not in ${input.name} (fields: ${[...fields.keys()].join(', ')})`);
       else if (!isStringType(field.type)) {
         problems.push(`field "${name}" of ${input.name} is ${JSON.stringify(field.type)}, not a string`);
       }
@@ -84,7 +94,16 @@ export const maskProcessor = defineProcessor({
     return {
       process(events: readonly ChangeEvent[]) {
         return events.map((event) =>
-          event.value === null ? event : { ...event, value: { ...event.value, before: maskRow(event.value.before), after: maskRow(event.value.after) } },
+          event.value === null
+            ? event
+            : {
+                ...event,
+                value: {
+                  ...event.value,
+                  before: maskRow(event.value.before),
+                  after: maskRow(event.value.after),
+                },
+              },
         );
       },
     };

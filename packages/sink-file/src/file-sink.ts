@@ -5,7 +5,10 @@ import { JsonlFile, type LineWithPosition } from './jsonl-file.js';
 
 const config = Type.Object(
   {
-    path: Type.String({ minLength: 1, description: 'The JSON Lines file to append to (created with its folder).' }),
+    path: Type.String({
+      minLength: 1,
+      description: 'The JSON Lines file to append to (created with its folder).',
+    }),
     format: Type.Union([Type.Literal('envelope'), Type.Literal('row')], {
       default: 'envelope',
       description: 'envelope: the whole change event; row: only the row state (`after`, null for deletes).',
@@ -27,7 +30,10 @@ export const fileSink = defineSink({
   async create(cfg, ctx) {
     await mkdir(dirname(cfg.path), { recursive: true });
     const file = await JsonlFile.open(cfg.path);
-    const skipped = ctx.metrics.counter('replayed_events_skipped_total', 'Events skipped because the file already held them.');
+    const skipped = ctx.metrics.counter(
+      'replayed_events_skipped_total',
+      'Events skipped because the file already held them.',
+    );
     let buffered: LineWithPosition[] = [];
     const newest = new Map<string, number>();
     return {
@@ -43,7 +49,15 @@ export const fileSink = defineSink({
           buffered.push(
             cfg.format === 'row'
               ? { ...position, key: event.key, row: event.value?.after ?? null }
-              : { ...position, key: event.key, op: event.value?.op ?? null, before: event.value?.before ?? null, after: event.value?.after ?? null, source: event.value?.source ?? null, ts_ms: event.value?.ts_ms ?? null },
+              : {
+                  ...position,
+                  key: event.key,
+                  op: event.value?.op ?? null,
+                  before: event.value?.before ?? null,
+                  after: event.value?.after ?? null,
+                  source: event.value?.source ?? null,
+                  ts_ms: event.value?.ts_ms ?? null,
+                },
           );
         }
       },

@@ -30,7 +30,9 @@ export class JsonlFile {
     const size = (await handle.stat()).size;
     if (size < watermark.bytes) {
       await handle.close();
-      throw new Error(`${path} is shorter (${size} bytes) than its watermark says (${watermark.bytes}); it was changed outside datamesh`);
+      throw new Error(
+        `${path} is shorter (${size} bytes) than its watermark says (${watermark.bytes}); it was changed outside datamesh`,
+      );
     }
     if (size > watermark.bytes) {
       const tail = Buffer.alloc(size - watermark.bytes);

@@ -7,7 +7,8 @@ const DIST = fileURLToPath(new URL('../../dist/commands', import.meta.url));
 
 /** The end-to-end tests run the real, built `mesh` binary. */
 export function assertBuilt(): void {
-  if (!existsSync(DIST)) throw new Error('packages/cli is not built: run `npm run build` (npm test does it for you)');
+  if (!existsSync(DIST))
+    throw new Error('packages/cli is not built: run `npm run build` (npm test does it for you)');
 }
 
 export interface MeshResult {
@@ -17,7 +18,12 @@ export interface MeshResult {
 }
 
 export function mesh(args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string): MeshResult {
-  const result = spawnSync(process.execPath, [CLI_BIN, ...args], { env, cwd, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, [CLI_BIN, ...args], {
+    env,
+    cwd,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -29,7 +35,11 @@ export class MeshNodeProcess {
   readonly exited: Promise<number | null>;
 
   constructor(args: readonly string[], env: NodeJS.ProcessEnv, cwd?: string) {
-    this.child = spawn(process.execPath, [CLI_BIN, 'node', 'start', ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [CLI_BIN, 'node', 'start', ...args], {
+      env,
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buffer = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString('utf8');
@@ -54,14 +64,19 @@ export class MeshNodeProcess {
     for (;;) {
       const started = this.lines.find((l) => l['msg'] === 'node started');
       if (started) return started['url'] as string;
-      if (this.child.exitCode !== null) throw new Error(`node exited (${this.child.exitCode}) before starting:\n${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`node did not start within ${timeoutMs} ms:\n${this.stderr}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`node exited (${this.child.exitCode}) before starting:\n${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`node did not start within ${timeoutMs} ms:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 }
 
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

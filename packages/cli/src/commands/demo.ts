@@ -1,7 +1,14 @@
 import { Flags } from '@oclif/core';
 import { stat, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { METRIC, NodeConfigSchema, SourceDocument, createLogger, parseConfig, planPipeline } from '@datamesh/core';
+import {
+  METRIC,
+  NodeConfigSchema,
+  SourceDocument,
+  createLogger,
+  parseConfig,
+  planPipeline,
+} from '@datamesh/core';
 import { MeshCommand } from '../base-command.js';
 import { demoPipeline } from '../demo-pipeline.js';
 import { metricSum } from '../metric-reader.js';
@@ -13,11 +20,27 @@ export default class Demo extends MeshCommand {
     'Generates order changes (datagen source), hashes their e-mail addresses (mask processor, fused into the sink ' +
     'task) and appends them to a JSON Lines file (file sink), over the embedded durable log. A progress line shows ' +
     'events flowing; Ctrl-C drains and stops cleanly. Run it again and it resumes where it stopped.';
-  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --rate 5000 --duration 10', '<%= config.bin %> demo --fresh'];
+  static override examples = [
+    '<%= config.bin %> demo',
+    '<%= config.bin %> demo --rate 5000 --duration 10',
+    '<%= config.bin %> demo --fresh',
+  ];
   static override flags = {
-    'data-dir': Flags.string({ char: 'd', default: '.datamesh/demo', description: 'Where the demo keeps its log, state and output.' }),
-    rate: Flags.integer({ char: 'r', default: 1000, min: 0, description: 'Order changes per second (0: as fast as possible).' }),
-    duration: Flags.integer({ description: 'Stop after this many seconds (default: run until Ctrl-C).', min: 1 }),
+    'data-dir': Flags.string({
+      char: 'd',
+      default: '.datamesh/demo',
+      description: 'Where the demo keeps its log, state and output.',
+    }),
+    rate: Flags.integer({
+      char: 'r',
+      default: 1000,
+      min: 0,
+      description: 'Order changes per second (0: as fast as possible).',
+    }),
+    duration: Flags.integer({
+      description: 'Stop after this many seconds (default: run until Ctrl-C).',
+      min: 1,
+    }),
     port: Flags.integer({ default: 0, description: 'Port of /metrics and /health (0 picks a free one).' }),
     fresh: Flags.boolean({ description: 'Delete the demo’s data dir first.' }),
   };
@@ -33,11 +56,17 @@ export default class Demo extends MeshCommand {
       return !registry.find(kind, name);
     });
     if (missing.length > 0) {
-      this.error(`the demo needs the plugins ${missing.join(', ')}; build the workspace first (npm run build) or install them with mesh plugins install`, {
-        exit: 1,
-      });
+      this.error(
+        `the demo needs the plugins ${missing.join(', ')}; build the workspace first (npm run build) or install them with mesh plugins install`,
+        {
+          exit: 1,
+        },
+      );
     }
-    const plan = await planPipeline(SourceDocument.fromValue(demoPipeline({ rate: flags.rate, outFile }), 'demo pipeline'), registry);
+    const plan = await planPipeline(
+      SourceDocument.fromValue(demoPipeline({ rate: flags.rate, outFile }), 'demo pipeline'),
+      registry,
+    );
     const config = parseConfig(NodeConfigSchema, {
       apiVersion: 'datamesh/v1',
       kind: 'Node',
@@ -63,14 +92,18 @@ export default class Demo extends MeshCommand {
       void count().then(async (now) => {
         const seconds = (Date.now() - last.at) / 1000;
         const rate = Math.round((now.written - last.written) / seconds);
-        const size = await stat(outFile).then((s) => s.size, () => 0);
+        const size = await stat(outFile).then(
+          (s) => s.size,
+          () => 0,
+        );
         const line = `events: generated ${now.generated} · written ${now.written} (${rate}/s) · waiting ${now.lag} · file ${(size / 1024).toFixed(0)} KiB`;
         if (interactive) process.stdout.write(`\r${line}   `);
         else this.log(line);
         last = { ...now, at: Date.now() };
       });
     }, 1000);
-    const timer = flags.duration === undefined ? undefined : setTimeout(() => void running.stop(), flags.duration * 1000);
+    const timer =
+      flags.duration === undefined ? undefined : setTimeout(() => void running.stop(), flags.duration * 1000);
     await running.stopped;
     clearInterval(ticker);
     if (timer) clearTimeout(timer);

@@ -15,7 +15,9 @@ export class ConfigError extends Error {
   readonly subject: string;
 
   constructor(subject: string, issues: readonly ConfigIssue[]) {
-    super(`${subject}: invalid configuration\n${issues.map((i) => `  - ${i.path || '/'}: ${i.message}`).join('\n')}`);
+    super(
+      `${subject}: invalid configuration\n${issues.map((i) => `  - ${i.path || '/'}: ${i.message}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.subject = subject;
     this.issues = issues;
@@ -53,7 +55,10 @@ export function configJsonSchema(schema: TSchema): Record<string, unknown> {
 
 /** A Markdown table documenting each config field: name, type, default, description. */
 export function configDocs(schema: TSchema): string {
-  const rows: string[] = ['| field | type | required | default | description |', '| --- | --- | --- | --- | --- |'];
+  const rows: string[] = [
+    '| field | type | required | default | description |',
+    '| --- | --- | --- | --- | --- |',
+  ];
   walk(schema, '', true, rows);
   return rows.join('\n');
 }

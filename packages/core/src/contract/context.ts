@@ -14,7 +14,12 @@ export type Position = Readonly<Record<string, unknown>>;
 export interface PluginMetrics {
   counter(name: string, help: string, labelNames?: readonly string[]): Counter<string>;
   gauge(name: string, help: string, labelNames?: readonly string[]): Gauge<string>;
-  histogram(name: string, help: string, buckets?: readonly number[], labelNames?: readonly string[]): Histogram<string>;
+  histogram(
+    name: string,
+    help: string,
+    buckets?: readonly number[],
+    labelNames?: readonly string[],
+  ): Histogram<string>;
 }
 
 export interface RegisteredSchema {

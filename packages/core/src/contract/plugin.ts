@@ -117,7 +117,10 @@ export interface SinkPlugin<S extends TSchema = TSchema> extends PluginBase<'sin
 
 export type Plugin = SourcePlugin | ProcessorPlugin | SinkPlugin;
 
-type Definition<P extends { kind: PluginKind }> = Omit<P, '$$type' | 'apiVersion' | 'kind' | 'description'> & {
+type Definition<P extends { kind: PluginKind }> = Omit<
+  P,
+  '$$type' | 'apiVersion' | 'kind' | 'description'
+> & {
   readonly description?: string;
 };
 

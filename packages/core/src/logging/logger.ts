@@ -3,7 +3,17 @@ import { pino, type Logger, type DestinationStream, type LevelWithSilent } from 
 export type { Logger };
 
 /** Field names whose values never reach a log line, at any of the first levels of nesting. */
-const SECRET_KEYS = ['password', 'passwd', 'secret', 'token', 'apiKey', 'api_key', 'privateKey', 'sasl', 'credentials'];
+const SECRET_KEYS = [
+  'password',
+  'passwd',
+  'secret',
+  'token',
+  'apiKey',
+  'api_key',
+  'privateKey',
+  'sasl',
+  'credentials',
+];
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]);
 
 export interface LoggerOptions {

@@ -16,7 +16,8 @@ export function createPluginMetrics(
   const bound = { pipeline: identity.pipeline, stage: identity.stage, plugin: identity.plugin };
 
   function family<T>(name: string, make: (fullName: string) => T): T {
-    if (!NAME.test(name)) throw new Error(`metric name "${name}" must be snake_case (e.g. "rows_fetched_total")`);
+    if (!NAME.test(name))
+      throw new Error(`metric name "${name}" must be snake_case (e.g. "rows_fetched_total")`);
     const fullName = prefix + name;
     return (registry.getSingleMetric(fullName) as T | undefined) ?? make(fullName);
   }
@@ -48,12 +49,25 @@ export function createPluginMetrics(
   return {
     counter(name, help, labelNames = []) {
       return bind(
-        family(name, (n) => new Counter({ name: n, help, labelNames: [...STAGE_LABELS, ...labelNames], registers: [registry] })),
+        family(
+          name,
+          (n) =>
+            new Counter({
+              name: n,
+              help,
+              labelNames: [...STAGE_LABELS, ...labelNames],
+              registers: [registry],
+            }),
+        ),
       );
     },
     gauge(name, help, labelNames = []) {
       return bind(
-        family(name, (n) => new Gauge({ name: n, help, labelNames: [...STAGE_LABELS, ...labelNames], registers: [registry] })),
+        family(
+          name,
+          (n) =>
+            new Gauge({ name: n, help, labelNames: [...STAGE_LABELS, ...labelNames], registers: [registry] }),
+        ),
       );
     },
     histogram(name, help, buckets, labelNames = []) {

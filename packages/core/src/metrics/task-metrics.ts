@@ -41,8 +41,16 @@ export class StandardMetrics {
       buckets: BATCH_BUCKETS,
       ...common,
     });
-    this.sourceLagSeconds = new Gauge({ name: METRIC.sourceLagSeconds, help: METRIC_HELP.sourceLagSeconds, ...common });
-    this.inputLagEvents = new Gauge({ name: METRIC.inputLagEvents, help: METRIC_HELP.inputLagEvents, ...common });
+    this.sourceLagSeconds = new Gauge({
+      name: METRIC.sourceLagSeconds,
+      help: METRIC_HELP.sourceLagSeconds,
+      ...common,
+    });
+    this.inputLagEvents = new Gauge({
+      name: METRIC.inputLagEvents,
+      help: METRIC_HELP.inputLagEvents,
+      ...common,
+    });
     this.sinkFlushSeconds = new Histogram({
       name: METRIC.sinkFlushSeconds,
       help: METRIC_HELP.sinkFlushSeconds,

@@ -9,7 +9,10 @@ const Inputs = Type.Array(Type.String({ minLength: 1 }), {
   minItems: 1,
   description: 'Upstream stages: `<stage>`, or `<stage>/<stream>` for a source with several streams.',
 });
-const Config = Type.Record(Type.String(), Type.Unknown(), { default: {}, description: 'The plugin’s configuration.' });
+const Config = Type.Record(Type.String(), Type.Unknown(), {
+  default: {},
+  description: 'The plugin’s configuration.',
+});
 
 export const SourceStageSchema = Type.Object(
   {

@@ -16,7 +16,11 @@ const users = envelopeSchemas({
     { name: 'age', type: 'int' },
   ],
 });
-const teams = envelopeSchemas({ name: 'app.teams', keyFields: ['id'], fields: [{ name: 'id', type: 'long' }] });
+const teams = envelopeSchemas({
+  name: 'app.teams',
+  keyFields: ['id'],
+  fields: [{ name: 'id', type: 'long' }],
+});
 
 const source = defineSource({
   name: 'fake-db',
@@ -35,8 +39,18 @@ const upper = defineProcessor({
   plan(inputs, config) {
     const field = recordFields(rowSchemaOf(inputs[0]!.valueSchema)).find((f) => f.name === config.field);
     if (!field) throw new PlanError(`no field "${config.field}"`);
-    if (field.type !== 'string') throw new PlanError(`field "${config.field}" is ${JSON.stringify(field.type)}, not a string`);
-    return { ...inputs[0]!, lineage: [{ output: `after.${config.field}`, inputs: [{ input: inputs[0]!.name, field: `after.${config.field}` }], transform: 'upper' }] };
+    if (field.type !== 'string')
+      throw new PlanError(`field "${config.field}" is ${JSON.stringify(field.type)}, not a string`);
+    return {
+      ...inputs[0]!,
+      lineage: [
+        {
+          output: `after.${config.field}`,
+          inputs: [{ input: inputs[0]!.name, field: `after.${config.field}` }],
+          transform: 'upper',
+        },
+      ],
+    };
   },
   create: () => ({ process: (e) => e }),
 });
@@ -49,7 +63,8 @@ const sink = defineSink({
 
 function registry(): PluginRegistry {
   const r = new PluginRegistry();
-  for (const plugin of [source, upper, sink]) r.add({ plugin, packageName: `pkg-${plugin.name}`, packageVersion: '1.0.0', packageDir: '/x' });
+  for (const plugin of [source, upper, sink])
+    r.add({ plugin, packageName: `pkg-${plugin.name}`, packageVersion: '1.0.0', packageDir: '/x' });
   return r;
 }
 
@@ -61,7 +76,8 @@ async function problems(yaml: string): Promise<string[]> {
   try {
     await plan(yaml);
   } catch (error) {
-    if (error instanceof DocumentError) return error.problems.map((p) => `${p.location?.line ?? '?'}:${p.path}: ${p.message}`);
+    if (error instanceof DocumentError)
+      return error.problems.map((p) => `${p.location?.line ?? '?'}:${p.path}: ${p.message}`);
     throw error;
   }
   throw new Error('expected the pipeline to be invalid');
@@ -88,7 +104,9 @@ sinks:
     expect(task.chain.map((p) => p.stage.name)).toEqual(['a', 'b']);
     expect(task.output.kind).toBe('sink');
     expect(result.sinks[0]!.config).toEqual({ path: '/tmp/x', batch: 10 });
-    expect(result.lineage.get('a')).toEqual([{ output: 'after.email', inputs: [{ input: 'db/users', field: 'after.email' }], transform: 'upper' }]);
+    expect(result.lineage.get('a')).toEqual([
+      { output: 'after.email', inputs: [{ input: 'db/users', field: 'after.email' }], transform: 'upper' },
+    ]);
   });
 
   it('materialises a shared stage and a stage with two consumers as topics', async () => {
@@ -110,7 +128,9 @@ sinks:
   });
 
   it('reports invalid YAML with its line', async () => {
-    expect(await problems(`${header}sources:\n  - name: db\n   plugin: x\n`)).toEqual([expect.stringMatching(/^6:: /)]);
+    expect(await problems(`${header}sources:\n  - name: db\n   plugin: x\n`)).toEqual([
+      expect.stringMatching(/^6:: /),
+    ]);
   });
 
   it('reports an unknown plugin with its line and the installed ones', async () => {
@@ -119,7 +139,9 @@ sinks:
 sinks:
   - { name: out, plugin: iceberg, inputs: [db/users], config: {} }
 `);
-    expect(found).toEqual(['7:/sinks/0/plugin: unknown sink plugin "iceberg" (installed: store; add one with `mesh plugins install <package>`)']);
+    expect(found).toEqual([
+      '7:/sinks/0/plugin: unknown sink plugin "iceberg" (installed: store; add one with `mesh plugins install <package>`)',
+    ]);
   });
 
   it('reports wrong config types at the field, all at once', async () => {
@@ -151,7 +173,9 @@ processors:
 sinks:
   - { name: out, plugin: store, inputs: [a], config: { path: /tmp/x } }
 `);
-    expect(found).toEqual(['7:/processors/0/inputs: processor "a" (upper) cannot take its inputs: field "age" is "int", not a string']);
+    expect(found).toEqual([
+      '7:/processors/0/inputs: processor "a" (upper) cannot take its inputs: field "age" is "int", not a string',
+    ]);
   });
 
   it('reports unknown inputs, ambiguous streams, cycles and unused outputs', async () => {

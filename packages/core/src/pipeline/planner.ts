@@ -66,7 +66,9 @@ export interface PlannedTask {
   readonly id: string;
   readonly inputs: readonly PlannedStream[];
   readonly chain: readonly PlannedProcessor[];
-  readonly output: { readonly kind: 'topic'; readonly processor: PlannedProcessor } | { readonly kind: 'sink'; readonly sink: PlannedSink };
+  readonly output:
+    | { readonly kind: 'topic'; readonly processor: PlannedProcessor }
+    | { readonly kind: 'sink'; readonly sink: PlannedSink };
 }
 
 export interface PipelinePlan {
@@ -94,14 +96,18 @@ export function processorTopic(pipeline: string, stage: string): string {
  * consecutive processors that need no topic between them into one task. Every problem found is
  * reported at once, with the place in the file it comes from.
  */
-export async function planPipeline(document: SourceDocument, registry: PluginRegistry): Promise<PipelinePlan> {
+export async function planPipeline(
+  document: SourceDocument,
+  registry: PluginRegistry,
+): Promise<PipelinePlan> {
   const problems: Problem[] = [];
   const fail = (): never => {
     throw new DocumentError(`pipeline ${document.file} is invalid`, problems);
   };
 
   const raw = Value.Default(PipelineSpecSchema, structuredClone(document.value ?? {}));
-  for (const issue of collectIssues(PipelineSpecSchema, raw)) problems.push(document.problem(issue.path, issue.message));
+  for (const issue of collectIssues(PipelineSpecSchema, raw))
+    problems.push(document.problem(issue.path, issue.message));
   if (problems.length > 0) fail();
   const spec = raw as PipelineSpec;
 
@@ -124,7 +130,8 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
       return parseConfig(plugin.config, config, `stage "${stage}"`);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      for (const issue of error.issues) problems.push(document.problem(`${path}/config${issue.path}`, issue.message));
+      for (const issue of error.issues)
+        problems.push(document.problem(`${path}/config${issue.path}`, issue.message));
       return undefined;
     }
   };
@@ -156,7 +163,12 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
     try {
       declared = await plugin.streams(config as never);
     } catch (error) {
-      problems.push(document.problem(path, `cannot list the streams of source "${stage.name}": ${(error as Error).message}`));
+      problems.push(
+        document.problem(
+          path,
+          `cannot list the streams of source "${stage.name}": ${(error as Error).message}`,
+        ),
+      );
       continue;
     }
     const byName = new Map<string, PlannedStream>();
@@ -200,7 +212,10 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
       }
       if (!stageKinds.has(upstream)) {
         problems.push(
-          document.problem(at, `unknown input "${input}"; stages that produce streams: ${[...streamsOfStage.keys(), ...processorByName.keys()].join(', ') || 'none'}`),
+          document.problem(
+            at,
+            `unknown input "${input}"; stages that produce streams: ${[...streamsOfStage.keys(), ...processorByName.keys()].join(', ') || 'none'}`,
+          ),
         );
         ok = false;
         return;
@@ -210,7 +225,10 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
         ok = false; // upstream failed to plan; its own problem is reported already
         return;
       }
-      const match = streamName === undefined ? candidates : candidates.filter((c) => c.ref === `${upstream}/${streamName}` || c.ref === upstream);
+      const match =
+        streamName === undefined
+          ? candidates
+          : candidates.filter((c) => c.ref === `${upstream}/${streamName}` || c.ref === upstream);
       if (match.length === 1) resolved.push(match[0]!);
       else {
         problems.push(
@@ -253,18 +271,32 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
     const config = plugin ? configOf(plugin, stage.config, path, stage.name) : undefined;
     const inputs = resolveInputs(stage, path);
     if (!plugin || config === undefined || !inputs) return;
-    const planInputs: ProcessorInput[] = inputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema }));
+    const planInputs: ProcessorInput[] = inputs.map((s) => ({
+      name: s.ref,
+      keySchema: s.keySchema,
+      valueSchema: s.valueSchema,
+    }));
     let plan: ProcessorPlan;
     try {
       plan = plugin.plan(planInputs, config as never);
     } catch (error) {
       const reason = error instanceof PlanError ? error.message : `plan failed: ${(error as Error).message}`;
-      problems.push(document.problem(`${path}/inputs`, `processor "${name}" (${stage.plugin}) cannot take its inputs: ${reason}`));
+      problems.push(
+        document.problem(
+          `${path}/inputs`,
+          `processor "${name}" (${stage.plugin}) cannot take its inputs: ${reason}`,
+        ),
+      );
       return;
     }
     const downstream = consumers.get(name) ?? [];
     if (downstream.length === 0 && !stage.shared) {
-      problems.push(document.problem(path, `the output of processor "${name}" is used by no stage; consume it or mark it "shared: true"`));
+      problems.push(
+        document.problem(
+          path,
+          `the output of processor "${name}" is used by no stage; consume it or mark it "shared: true"`,
+        ),
+      );
     }
     const multiInputConsumer = downstream.some((c) => {
       const s = processorByName.get(c)?.stage ?? spec.sinks.find((k) => k.name === c);
@@ -296,16 +328,30 @@ export async function planPipeline(document: SourceDocument, registry: PluginReg
   }
 
   if (problems.length > 0) fail();
-  return { name: spec.name, spec, sources, processors, sinks, tasks: fuse(spec.name, processors, sinks), lineage };
+  return {
+    name: spec.name,
+    spec,
+    sources,
+    processors,
+    sinks,
+    tasks: fuse(spec.name, processors, sinks),
+    lineage,
+  };
 }
 
 /**
  * Groups stages into consumer tasks. Each task ends at a sink or a materialised processor output and
  * runs, fused in one process loop, every processor whose output is not materialised on the way there.
  */
-function fuse(pipeline: string, processors: readonly PlannedProcessor[], sinks: readonly PlannedSink[]): PlannedTask[] {
+function fuse(
+  pipeline: string,
+  processors: readonly PlannedProcessor[],
+  sinks: readonly PlannedSink[],
+): PlannedTask[] {
   const producerOf = new Map(processors.map((p) => [p.output.ref, p]));
-  const chainTo = (inputs: readonly PlannedStream[]): { inputs: readonly PlannedStream[]; chain: PlannedProcessor[] } => {
+  const chainTo = (
+    inputs: readonly PlannedStream[],
+  ): { inputs: readonly PlannedStream[]; chain: PlannedProcessor[] } => {
     const chain: PlannedProcessor[] = [];
     let current = inputs;
     while (current.length === 1 && !current[0]!.materialized) {
@@ -318,7 +364,12 @@ function fuse(pipeline: string, processors: readonly PlannedProcessor[], sinks: 
   const tasks: PlannedTask[] = [];
   for (const processor of processors.filter((p) => p.output.materialized)) {
     const { inputs, chain } = chainTo(processor.inputs);
-    tasks.push({ id: `${pipeline}.${processor.stage.name}`, inputs, chain: [...chain, processor], output: { kind: 'topic', processor } });
+    tasks.push({
+      id: `${pipeline}.${processor.stage.name}`,
+      inputs,
+      chain: [...chain, processor],
+      output: { kind: 'topic', processor },
+    });
   }
   for (const sink of sinks) {
     const { inputs, chain } = chainTo(sink.inputs);

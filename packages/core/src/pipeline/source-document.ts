@@ -25,7 +25,9 @@ export class DocumentError extends Error {
 }
 
 export function formatProblem(problem: Problem): string {
-  const at = problem.location ? `${problem.location.file}:${problem.location.line}:${problem.location.column} ` : '';
+  const at = problem.location
+    ? `${problem.location.file}:${problem.location.line}:${problem.location.column} `
+    : '';
   return `${at}${problem.path || '/'}: ${problem.message}`;
 }
 
@@ -62,7 +64,11 @@ export class SourceDocument {
         `${file} is not valid YAML`,
         doc.errors.map((e) => {
           const pos = lines.linePos(e.pos[0]);
-          return { path: '', message: e.message.split('\n')[0] ?? e.message, location: { file, line: pos.line, column: pos.col } };
+          return {
+            path: '',
+            message: e.message.split('\n')[0] ?? e.message,
+            location: { file, line: pos.line, column: pos.col },
+          };
         }),
       );
     }

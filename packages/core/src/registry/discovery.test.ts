@@ -13,12 +13,22 @@ describe('discoverPlugins', () => {
     expect(registry.refused()).toEqual([]);
     const shout = registry.get('processor', 'shout');
     expect(shout.version).toBe('1.2.3');
-    expect(registry.list()[0]).toMatchObject({ packageName: 'datamesh-processor-shout', packageVersion: '1.2.3' });
+    expect(registry.list()[0]).toMatchObject({
+      packageName: 'datamesh-processor-shout',
+      packageVersion: '1.2.3',
+    });
   });
 
   it('refuses malformed, incompatible, broken and duplicate plugins, naming package and problem, and keeps loading the rest', async () => {
     const registry = await discoverPlugins({
-      packageDirs: ['malformed-manifest', 'future-contract', 'broken-entry', 'shout-processor', 'shout-duplicate', 'no-oclif-key'].map(fixture),
+      packageDirs: [
+        'malformed-manifest',
+        'future-contract',
+        'broken-entry',
+        'shout-processor',
+        'shout-duplicate',
+        'no-oclif-key',
+      ].map(fixture),
     });
     expect(registry.names('processor')).toEqual(['shout']);
     const reasons = Object.fromEntries(registry.refused().map((r) => [r.packageName, r.reason]));
@@ -30,11 +40,17 @@ describe('discoverPlugins', () => {
       'datamesh-sink-future',
     ]);
     for (const field of ['kind', 'name', 'entry', 'contract']) {
-      expect(reasons['datamesh-malformed']).toMatch(new RegExp(`^malformed plugin manifest: .*"datamesh\\.${field}"`));
+      expect(reasons['datamesh-malformed']).toMatch(
+        new RegExp(`^malformed plugin manifest: .*"datamesh\\.${field}"`),
+      );
     }
-    expect(reasons['datamesh-sink-future']).toMatch(/built for plugin contract \^2.0.0, but this datamesh implements contract 1\.0\.0/);
+    expect(reasons['datamesh-sink-future']).toMatch(
+      /built for plugin contract \^2.0.0, but this datamesh implements contract 1\.0\.0/,
+    );
     expect(reasons['datamesh-broken-entry']).toMatch(/failed to load: cannot connect to the licence server/);
-    expect(reasons['datamesh-processor-shout-fork']).toMatch(/duplicate processor plugin "shout": already provided by datamesh-processor-shout@1.2.3/);
+    expect(reasons['datamesh-processor-shout-fork']).toMatch(
+      /duplicate processor plugin "shout": already provided by datamesh-processor-shout@1.2.3/,
+    );
     expect(reasons['datamesh-no-oclif']).toMatch(/"oclif" key missing/);
   });
 
@@ -44,9 +60,15 @@ describe('discoverPlugins', () => {
       await mkdir(join(root, 'node_modules', '@acme'), { recursive: true });
       await symlink(fixture('shout-processor'), join(root, 'node_modules', '@acme', 'shout'));
       await mkdir(join(root, 'node_modules', 'left-pad'));
-      await writeFile(join(root, 'node_modules', 'left-pad', 'package.json'), '{"name":"left-pad","version":"1.0.0"}');
+      await writeFile(
+        join(root, 'node_modules', 'left-pad', 'package.json'),
+        '{"name":"left-pad","version":"1.0.0"}',
+      );
       // Found twice (node_modules and an explicit dir): loaded once, not refused as a duplicate.
-      const registry = await discoverPlugins({ nodeModulesOf: [root], packageDirs: [fixture('shout-processor')] });
+      const registry = await discoverPlugins({
+        nodeModulesOf: [root],
+        packageDirs: [fixture('shout-processor')],
+      });
       expect(registry.names('processor')).toEqual(['shout']);
       expect(registry.refused()).toEqual([]);
     } finally {

@@ -23,7 +23,8 @@ export interface DiscoveryOptions {
 export async function discoverPlugins(options: DiscoveryOptions): Promise<PluginRegistry> {
   const registry = options.registry ?? new PluginRegistry();
   const candidates: string[] = [];
-  for (const root of options.nodeModulesOf ?? []) candidates.push(...(await packagesIn(join(root, 'node_modules'))));
+  for (const root of options.nodeModulesOf ?? [])
+    candidates.push(...(await packagesIn(join(root, 'node_modules'))));
   candidates.push(...(options.packageDirs ?? []).map((d) => resolve(d)));
 
   const seen = new Set<string>();

@@ -6,8 +6,14 @@ import type { PluginKind } from '../contract/plugin.js';
 export const PluginManifestSchema = Type.Object({
   kind: Type.Union([Type.Literal('source'), Type.Literal('processor'), Type.Literal('sink')]),
   name: Type.String({ pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$' }),
-  entry: Type.String({ minLength: 1, description: 'Module that exports the plugin, relative to the package root.' }),
-  contract: Type.String({ minLength: 1, description: 'Range of plugin contract versions the plugin supports.' }),
+  entry: Type.String({
+    minLength: 1,
+    description: 'Module that exports the plugin, relative to the package root.',
+  }),
+  contract: Type.String({
+    minLength: 1,
+    description: 'Range of plugin contract versions the plugin supports.',
+  }),
 });
 
 export interface PluginManifest {
@@ -29,6 +35,7 @@ export function readManifest(pkg: PackageJson): { manifest: PluginManifest } | {
   const problems = collectIssues(PluginManifestSchema, pkg.datamesh).map(
     (i) => `"datamesh${i.path.replace(/\//g, '.')}": ${i.message}`,
   );
-  if (pkg.oclif === undefined) problems.push('"oclif" key missing (add "oclif": {} so `mesh plugins install` accepts it)');
+  if (pkg.oclif === undefined)
+    problems.push('"oclif" key missing (add "oclif": {} so `mesh plugins install` accepts it)');
   return problems.length > 0 ? { problems } : { manifest: pkg.datamesh as PluginManifest };
 }

@@ -21,7 +21,9 @@ export class UnknownPluginError extends Error {
   constructor(kind: PluginKind, name: string, available: readonly string[]) {
     super(
       `unknown ${kind} plugin "${name}"; ${
-        available.length > 0 ? `installed ${kind}s: ${available.join(', ')}` : `no ${kind} plugin is installed`
+        available.length > 0
+          ? `installed ${kind}s: ${available.join(', ')}`
+          : `no ${kind} plugin is installed`
       } (install one with \`mesh plugins install <package>\`)`,
     );
     this.name = 'UnknownPluginError';

@@ -28,10 +28,16 @@ interface Stage {
  * output keeps the input position it came from), hand the result to the sink or the output topic,
  * and commit input offsets only after the sink flushed or the output topic acknowledged.
  */
-export function consumerRun(pipeline: string, planned: PlannedTask, services: RuntimeServices, options: ConsumerRunOptions): TaskRun {
+export function consumerRun(
+  pipeline: string,
+  planned: PlannedTask,
+  services: RuntimeServices,
+  options: ConsumerRunOptions,
+): TaskRun {
   return async (signal) => {
     const codec = new EventCodec(services.schemas);
-    for (const input of planned.inputs) await services.transport.ensureTopic(input.topic, { partitions: options.partitions });
+    for (const input of planned.inputs)
+      await services.transport.ensureTopic(input.topic, { partitions: options.partitions });
 
     const contextFor = (stage: string, plugin: string, stateful: boolean) =>
       createPluginContext(
@@ -40,7 +46,9 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
           logger: services.logger,
           registry: services.registry,
           schemas: services.schemas,
-          state: stateful ? changelogStateStore(services.state, `${pipeline}.${stage}`) : undeclaredStateStore(plugin),
+          state: stateful
+            ? changelogStateStore(services.state, `${pipeline}.${stage}`)
+            : undeclaredStateStore(plugin),
           checkpoints: checkpointsOf(services, `${pipeline}.${stage}`),
           signal,
         },
@@ -58,7 +66,10 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
     try {
       const stages: Stage[] = [];
       for (const p of planned.chain) {
-        const task = await p.plugin.create(p.config as never, contextFor(p.stage.name, p.plugin.name, p.plugin.stateful));
+        const task = await p.plugin.create(
+          p.config as never,
+          contextFor(p.stage.name, p.plugin.name, p.plugin.stateful),
+        );
         processors.push(task);
         const metrics = services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor');
         allMetrics.push(metrics);
@@ -67,9 +78,17 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
       const output = planned.output;
       let sinkMetrics: StageMetrics | undefined;
       if (output.kind === 'sink') {
-        sinkMetrics = services.metrics.forStage(pipeline, output.sink.stage.name, output.sink.plugin.name, 'sink');
+        sinkMetrics = services.metrics.forStage(
+          pipeline,
+          output.sink.stage.name,
+          output.sink.plugin.name,
+          'sink',
+        );
         allMetrics.push(sinkMetrics);
-        sink = await output.sink.plugin.create(output.sink.config as never, contextFor(output.sink.stage.name, output.sink.plugin.name, true));
+        sink = await output.sink.plugin.create(
+          output.sink.config as never,
+          contextFor(output.sink.stage.name, output.sink.plugin.name, true),
+        );
       } else {
         const stream = output.processor.output;
         await services.transport.ensureTopic(stream.topic, { partitions: options.partitions });
@@ -114,8 +133,18 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
           const topic = output.processor.output.topic;
           await producer.send(results.map((r) => codec.encode(topic, r.event)));
         }
-        for (const r of records) pending.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
-        if (!sink || unflushed >= options.flushEvents || Date.now() - firstUnflushedAt >= options.flushIntervalMs) await commit();
+        for (const r of records)
+          pending.set(`${r.topic}\u0000${r.partition}`, {
+            topic: r.topic,
+            partition: r.partition,
+            offset: r.offset + 1,
+          });
+        if (
+          !sink ||
+          unflushed >= options.flushEvents ||
+          Date.now() - firstUnflushedAt >= options.flushIntervalMs
+        )
+          await commit();
         allMetrics.forEach((m) => m.progressed());
       }
       // Graceful stop: what was written is flushed and its offsets committed.
@@ -130,10 +159,18 @@ export function consumerRun(pipeline: string, planned: PlannedTask, services: Ru
   };
 }
 
-async function runChain(records: readonly ConsumedRecord[], codec: EventCodec, stages: readonly Stage[]): Promise<SinkRecord[]> {
+async function runChain(
+  records: readonly ConsumedRecord[],
+  codec: EventCodec,
+  stages: readonly Stage[],
+): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   for (const record of records) {
-    const position: TransportPosition = { topic: record.topic, partition: record.partition, offset: record.offset };
+    const position: TransportPosition = {
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+    };
     let events: readonly ChangeEvent[] = [await codec.decode(record)];
     for (const stage of stages) {
       if (events.length === 0) break;

@@ -25,7 +25,11 @@ export class EventCodec {
   }
 
   /** Registers the topic's key and value schemas; needed before `encode` for that topic. */
-  async prepareTopic(topic: string, keySchema: AvroRecordSchema, valueSchema: AvroRecordSchema): Promise<void> {
+  async prepareTopic(
+    topic: string,
+    keySchema: AvroRecordSchema,
+    valueSchema: AvroRecordSchema,
+  ): Promise<void> {
     const key = await this.schemas.register(`${topic}-key`, keySchema);
     const value = await this.schemas.register(`${topic}-value`, valueSchema);
     this.writers.set(topic, {
@@ -42,7 +46,10 @@ export class EventCodec {
     return {
       topic,
       key: event.key === null ? null : encodeChecked(writer.keyId, writer.keyType, event.key, topic, 'key'),
-      value: event.value === null ? null : encodeChecked(writer.valueId, writer.valueType, event.value, topic, 'value'),
+      value:
+        event.value === null
+          ? null
+          : encodeChecked(writer.valueId, writer.valueType, event.value, topic, 'value'),
       ...(event.headers ? { headers: event.headers } : {}),
     };
   }
@@ -58,7 +65,8 @@ export class EventCodec {
     let type = this.readers.get(id);
     if (!type) {
       const registered = await this.schemas.byId(id);
-      if (!registered) throw new Error(`record references schema id ${id}, which the schema registry does not know`);
+      if (!registered)
+        throw new Error(`record references schema id ${id}, which the schema registry does not know`);
       type = avroType(registered.schema);
       this.readers.set(id, type);
     }
@@ -76,7 +84,8 @@ function encodeChecked(id: number, type: AvroType, value: unknown, topic: string
 }
 
 function toPlain(value: unknown): unknown {
-  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || value instanceof Date) return value;
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || value instanceof Date)
+    return value;
   if (Array.isArray(value)) return value.map(toPlain);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = toPlain(v);

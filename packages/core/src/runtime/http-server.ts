@@ -25,7 +25,9 @@ export async function startHttpServer(
       );
     } else if (path === '/health') {
       const report = health();
-      res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+      res
+        .writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify(report));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /health\n');
     }

@@ -48,7 +48,13 @@ const countingSource = defineSource({
             stream: 'counters',
             event: {
               key: { id: next % 7 },
-              value: { before: null, after: { id: next % 7, n: next }, op: 'c' as const, ts_ms: Date.now(), source: { connector: 'counting', name: 'c', ts_ms: Date.now(), snapshot: 'false' } },
+              value: {
+                before: null,
+                after: { id: next % 7, n: next },
+                op: 'c' as const,
+                ts_ms: Date.now(),
+                source: { connector: 'counting', name: 'c', ts_ms: Date.now(), snapshot: 'false' },
+              },
             },
           });
         }
@@ -67,7 +73,14 @@ const double = defineProcessor({
   plan: (inputs) => ({ keySchema: inputs[0]!.keySchema, valueSchema: inputs[0]!.valueSchema, lineage: [] }),
   create: () => ({
     process: (events) =>
-      events.map((e) => (e.value?.after ? { ...e, value: { ...e.value, after: { ...e.value.after, n: (e.value.after['n'] as number) * 2 } } } : e)),
+      events.map((e) =>
+        e.value?.after
+          ? {
+              ...e,
+              value: { ...e.value, after: { ...e.value.after, n: (e.value.after['n'] as number) * 2 } },
+            }
+          : e,
+      ),
   }),
 });
 
@@ -102,7 +115,8 @@ afterEach(async () => {
 
 async function startNode(total: number) {
   const registry = new PluginRegistry();
-  for (const plugin of [countingSource, double, memorySink]) registry.add({ plugin, packageName: plugin.name, packageVersion: '1.0.0', packageDir: dir });
+  for (const plugin of [countingSource, double, memorySink])
+    registry.add({ plugin, packageName: plugin.name, packageVersion: '1.0.0', packageDir: dir });
   const plan = await planPipeline(
     SourceDocument.fromValue({
       apiVersion: 'datamesh/v1',
@@ -114,7 +128,13 @@ async function startNode(total: number) {
     }),
     registry,
   );
-  const config: NodeConfig = Value.Default(NodeConfigSchema, { apiVersion: 'datamesh/v1', kind: 'Node', dataDir: dir, http: { port: 0 }, tasks: { flushIntervalMs: 50 } }) as NodeConfig;
+  const config: NodeConfig = Value.Default(NodeConfigSchema, {
+    apiVersion: 'datamesh/v1',
+    kind: 'Node',
+    dataDir: dir,
+    http: { port: 0 },
+    tasks: { flushIntervalMs: 50 },
+  }) as NodeConfig;
   const transport = await EmbeddedTransport.open({ dir: join(dir, 'log') });
   return MeshNode.start({ config, plans: [plan], transport, logger: createLogger({ level: 'silent' }) });
 }
@@ -136,7 +156,9 @@ describe('MeshNode', () => {
     await node.stop();
     expect(values().sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => (i + 1) * 2));
     for (let key = 0; key < 7; key++) {
-      const ofKey = flushed.filter((r) => r.event.key?.['id'] === key).map((r) => r.event.value?.after?.['n'] as number);
+      const ofKey = flushed
+        .filter((r) => r.event.key?.['id'] === key)
+        .map((r) => r.event.value?.after?.['n'] as number);
       expect(ofKey).toEqual([...ofKey].sort((a, b) => a - b));
     }
   });
@@ -145,10 +167,19 @@ describe('MeshNode', () => {
     const node = await startNode(100);
     await until(() => flushed.length >= 100);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
-    expect(metrics).toMatch(/datamesh_events_out_total\{pipeline="counts",stage="src",plugin="counting",kind="source"\} 100/);
-    expect(metrics).toMatch(/datamesh_events_in_total\{pipeline="counts",stage="twice",plugin="double",kind="processor"\} 100/);
-    expect(metrics).toMatch(/datamesh_events_out_total\{pipeline="counts",stage="mem",plugin="memory",kind="sink"\} 100/);
-    const health = (await (await fetch(`${node.url}/health`)).json()) as { status: string; tasks: { id: string; state: string }[] };
+    expect(metrics).toMatch(
+      /datamesh_events_out_total\{pipeline="counts",stage="src",plugin="counting",kind="source"\} 100/,
+    );
+    expect(metrics).toMatch(
+      /datamesh_events_in_total\{pipeline="counts",stage="twice",plugin="double",kind="processor"\} 100/,
+    );
+    expect(metrics).toMatch(
+      /datamesh_events_out_total\{pipeline="counts",stage="mem",plugin="memory",kind="sink"\} 100/,
+    );
+    const health = (await (await fetch(`${node.url}/health`)).json()) as {
+      status: string;
+      tasks: { id: string; state: string }[];
+    };
     expect(health.status).toBe('ok');
     expect(health.tasks.map((t) => t.id).sort()).toEqual(['counts.mem', 'counts.src']);
     await node.stop();

@@ -67,7 +67,11 @@ export class MeshNode {
     };
     const abort = new AbortController();
     const tasks: SupervisedTask[] = [];
-    const superviseTask = (id: string, run: Parameters<typeof supervise>[1], labels: [string, string, string, 'source' | 'processor' | 'sink']) =>
+    const superviseTask = (
+      id: string,
+      run: Parameters<typeof supervise>[1],
+      labels: [string, string, string, 'source' | 'processor' | 'sink'],
+    ) =>
       tasks.push(
         supervise(id, run, {
           logger,
@@ -78,27 +82,38 @@ export class MeshNode {
 
     for (const plan of options.plans) {
       for (const source of plan.sources) {
-        superviseTask(source.id, sourceRun(plan.name, source, services, { partitions: config.transport.partitions }), [
-          plan.name,
-          source.stage.name,
-          source.plugin.name,
-          'source',
-        ]);
+        superviseTask(
+          source.id,
+          sourceRun(plan.name, source, services, { partitions: config.transport.partitions }),
+          [plan.name, source.stage.name, source.plugin.name, 'source'],
+        );
       }
       for (const task of plan.tasks) {
         // Restarts are counted on the stage that ends the task (its sink or materialised processor).
         const end = task.output.kind === 'sink' ? task.output.sink : task.output.processor;
         superviseTask(
           task.id,
-          consumerRun(plan.name, task, services, { partitions: config.transport.partitions, ...config.tasks }),
+          consumerRun(plan.name, task, services, {
+            partitions: config.transport.partitions,
+            ...config.tasks,
+          }),
           [plan.name, end.stage.name, end.plugin.name, end.plugin.kind],
         );
       }
     }
 
     const health = (): HealthReport => ({
-      status: abort.signal.aborted ? 'stopping' : tasks.every((t) => t.state === 'running') ? 'ok' : 'degraded',
-      tasks: tasks.map((t) => ({ id: t.id, state: t.state, restarts: t.restarts, ...(t.lastError ? { lastError: t.lastError } : {}) })),
+      status: abort.signal.aborted
+        ? 'stopping'
+        : tasks.every((t) => t.state === 'running')
+          ? 'ok'
+          : 'degraded',
+      tasks: tasks.map((t) => ({
+        id: t.id,
+        state: t.state,
+        restarts: t.restarts,
+        ...(t.lastError ? { lastError: t.lastError } : {}),
+      })),
     });
     const { server, url } = await startHttpServer(config.http.host, config.http.port, registry, health);
     logger.info({ url, tasks: tasks.map((t) => t.id) }, 'node started');

@@ -5,21 +5,37 @@ export const NodeConfigSchema = Type.Object(
   {
     apiVersion: Type.Literal('datamesh/v1'),
     kind: Type.Literal('Node'),
-    dataDir: Type.String({ default: '.datamesh', description: 'Where the embedded log, schemas and state live.' }),
+    dataDir: Type.String({
+      default: '.datamesh',
+      description: 'Where the embedded log, schemas and state live.',
+    }),
     http: Type.Object(
       {
-        host: Type.String({ default: '127.0.0.1', description: 'Address of the /metrics and /health server.' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: '0 picks a free port.' }),
+        host: Type.String({
+          default: '127.0.0.1',
+          description: 'Address of the /metrics and /health server.',
+        }),
+        port: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 9464,
+          description: '0 picks a free port.',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),
     transport: Type.Object(
       {
         kind: Type.Literal('embedded', { default: 'embedded' }),
-        partitions: Type.Integer({ minimum: 1, default: 4, description: 'Partitions of topics the node creates.' }),
+        partitions: Type.Integer({
+          minimum: 1,
+          default: 4,
+          description: 'Partitions of topics the node creates.',
+        }),
         fsync: Type.Union([Type.Literal('always'), Type.Literal('interval'), Type.Literal('never')], {
           default: 'interval',
-          description: 'always: fsync before acknowledging; interval: fsync every second (a process crash loses nothing, a power loss up to a second).',
+          description:
+            'always: fsync before acknowledging; interval: fsync every second (a process crash loses nothing, a power loss up to a second).',
         }),
       },
       { default: {}, additionalProperties: false },

@@ -27,7 +27,10 @@ export function nodeConfigFrom(document: SourceDocument, baseDir: string): Loade
 }
 
 /** Plans every pipeline file; problems of all files are reported together. */
-export async function planPipelineFiles(files: readonly string[], registry: PluginRegistry): Promise<PipelinePlan[]> {
+export async function planPipelineFiles(
+  files: readonly string[],
+  registry: PluginRegistry,
+): Promise<PipelinePlan[]> {
   const plans: PipelinePlan[] = [];
   const problems: Problem[] = [];
   for (const file of files) {
@@ -41,7 +44,8 @@ export async function planPipelineFiles(files: readonly string[], registry: Plug
   const names = new Map<string, number>();
   for (const plan of plans) names.set(plan.name, (names.get(plan.name) ?? 0) + 1);
   for (const [name, count] of names) {
-    if (count > 1) problems.push({ path: '/name', message: `pipeline name "${name}" is used by ${count} files` });
+    if (count > 1)
+      problems.push({ path: '/name', message: `pipeline name "${name}" is used by ${count} files` });
   }
   if (problems.length > 0) throw new DocumentError('pipelines are invalid', problems);
   return plans;

@@ -16,7 +16,12 @@ export interface SourceRunOptions {
  * A crash anywhere before the acknowledgement replays the batch: at-least-once on the embedded
  * transport; the Kafka transport writes events and position in one transaction.
  */
-export function sourceRun(pipeline: string, planned: PlannedSource, services: RuntimeServices, options: SourceRunOptions): TaskRun {
+export function sourceRun(
+  pipeline: string,
+  planned: PlannedSource,
+  services: RuntimeServices,
+  options: SourceRunOptions,
+): TaskRun {
   return async (signal) => {
     const { stage, plugin } = planned;
     const metrics = services.metrics.forStage(pipeline, stage.name, plugin.name, 'source');
@@ -53,7 +58,9 @@ export function sourceRun(pipeline: string, planned: PlannedSource, services: Ru
         const records = batch.events.map(({ stream, event }) => {
           const planned_ = planned.streams.get(stream);
           if (!planned_) {
-            throw new Error(`source "${stage.name}" emitted an event for undeclared stream "${stream}"; declared: ${[...planned.streams.keys()].join(', ')}`);
+            throw new Error(
+              `source "${stage.name}" emitted an event for undeclared stream "${stream}"; declared: ${[...planned.streams.keys()].join(', ')}`,
+            );
           }
           return codec.encode(planned_.topic, event);
         });

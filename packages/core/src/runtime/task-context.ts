@@ -21,7 +21,11 @@ export interface ContextParts {
 export function createPluginContext(identity: StageIdentity, parts: ContextParts): PluginContext {
   return {
     ...identity,
-    logger: parts.logger.child({ pipeline: identity.pipeline, stage: identity.stage, plugin: identity.plugin }),
+    logger: parts.logger.child({
+      pipeline: identity.pipeline,
+      stage: identity.stage,
+      plugin: identity.plugin,
+    }),
     metrics: createPluginMetrics(parts.registry, identity),
     schemas: parts.schemas,
     state: parts.state,

@@ -85,7 +85,9 @@ export function rowSchemaOf(envelope: AvroRecordSchema): AvroRecordSchema {
 
 function splitName(full: string): { namespace: string; name: string } {
   const dot = full.lastIndexOf('.');
-  return dot < 0 ? { namespace: '', name: full } : { namespace: full.slice(0, dot), name: full.slice(dot + 1) };
+  return dot < 0
+    ? { namespace: '', name: full }
+    : { namespace: full.slice(0, dot), name: full.slice(dot + 1) };
 }
 
 function qualified(namespace: string, name: string): string {

@@ -8,7 +8,9 @@ export class IncompatibleSchemaError extends Error {
   readonly subject: string;
   readonly messages: readonly string[];
   constructor(subject: string, mode: CompatibilityMode, messages: readonly string[]) {
-    super(`schema for subject "${subject}" is not ${mode}-compatible with earlier versions:\n  - ${messages.join('\n  - ')}`);
+    super(
+      `schema for subject "${subject}" is not ${mode}-compatible with earlier versions:\n  - ${messages.join('\n  - ')}`,
+    );
     this.name = 'IncompatibleSchemaError';
     this.subject = subject;
     this.messages = messages;
@@ -48,7 +50,11 @@ export class LocalSchemaRegistry implements SchemaAccess {
     return registry;
   }
 
-  async register(subject: string, schema: AvroSchema, mode: CompatibilityMode = 'BACKWARD'): Promise<RegisteredSchema> {
+  async register(
+    subject: string,
+    schema: AvroSchema,
+    mode: CompatibilityMode = 'BACKWARD',
+  ): Promise<RegisteredSchema> {
     avroType(schema); // throws on an invalid schema before anything is stored
     const versions = (this.state.subjects[subject] ??= []);
     const canonical = JSON.stringify(schema);
@@ -89,7 +95,8 @@ export class LocalSchemaRegistry implements SchemaAccess {
   private reindex(): void {
     for (const [subject, versions] of Object.entries(this.state.subjects)) {
       versions.forEach((v, i) => {
-        if (!this.byIdCache.has(v.id)) this.byIdCache.set(v.id, { subject, id: v.id, version: i + 1, schema: v.schema });
+        if (!this.byIdCache.has(v.id))
+          this.byIdCache.set(v.id, { subject, id: v.id, version: i + 1, schema: v.schema });
       });
     }
   }

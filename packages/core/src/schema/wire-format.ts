@@ -15,7 +15,9 @@ export function encodeWire(schemaId: number, type: AvroType, value: unknown): Bu
 
 export function readSchemaId(buffer: Buffer): number {
   if (buffer.length < HEADER_BYTES || buffer.readUInt8(0) !== MAGIC_BYTE) {
-    throw new Error(`not a Confluent wire-format record (first byte ${buffer[0] ?? 'missing'}, length ${buffer.length})`);
+    throw new Error(
+      `not a Confluent wire-format record (first byte ${buffer[0] ?? 'missing'}, length ${buffer.length})`,
+    );
   }
   return buffer.readInt32BE(1);
 }

@@ -18,7 +18,11 @@ export class ChangelogMap {
   static async open(transport: Transport, topic: string): Promise<ChangelogMap> {
     await transport.ensureTopic(topic, { partitions: 1, compacted: true });
     const map = new ChangelogMap(topic, transport.producer());
-    const consumer = transport.consumer({ group: `${topic}.restore.${process.pid}.${Date.now()}`, topics: [topic], fromBeginning: true });
+    const consumer = transport.consumer({
+      group: `${topic}.restore.${process.pid}.${Date.now()}`,
+      topics: [topic],
+      fromBeginning: true,
+    });
     try {
       for (;;) {
         const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 0 });
@@ -42,7 +46,9 @@ export class ChangelogMap {
   }
 
   async put(key: string, value: unknown): Promise<void> {
-    await this.producer.send([{ topic: this.topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) }]);
+    await this.producer.send([
+      { topic: this.topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) },
+    ]);
     this.values.set(key, value);
   }
 

@@ -17,7 +17,9 @@ export function changelogStateStore(map: ChangelogMap, namespace: string): State
 /** For stateless processors: state is a declared ability, so using it undeclared is a clear error. */
 export function undeclaredStateStore(plugin: string): StateStore {
   const refuse = (): never => {
-    throw new Error(`processor "${plugin}" is not stateful: pass \`stateful: true\` to defineProcessor() to use ctx.state`);
+    throw new Error(
+      `processor "${plugin}" is not stateful: pass \`stateful: true\` to defineProcessor() to use ctx.state`,
+    );
   };
   return { get: refuse, put: refuse, delete: refuse, entries: refuse };
 }

@@ -80,7 +80,9 @@ export interface Transport {
   readonly kind: string;
   ensureTopic(name: string, config: TopicConfig): Promise<void>;
   listTopics(): Promise<string[]>;
-  describeTopic(name: string): Promise<(TopicConfig & { readonly endOffsets: readonly number[] }) | undefined>;
+  describeTopic(
+    name: string,
+  ): Promise<(TopicConfig & { readonly endOffsets: readonly number[] }) | undefined>;
   producer(): Producer;
   consumer(options: ConsumerOptions): Consumer;
   close(): Promise<void>;

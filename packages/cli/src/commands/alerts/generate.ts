@@ -8,7 +8,10 @@ export default class AlertsGenerate extends MeshCommand {
   static override description =
     'One rule group per plugin (error rate, stalled progress, growing lag, restarts, dead letters) over the standard ' +
     'metrics every task exports. The output passes `promtool check rules`.';
-  static override examples = ['<%= config.bin %> alerts generate > datamesh-alerts.yml', '<%= config.bin %> alerts generate --out rules/datamesh.yml'];
+  static override examples = [
+    '<%= config.bin %> alerts generate > datamesh-alerts.yml',
+    '<%= config.bin %> alerts generate --out rules/datamesh.yml',
+  ];
   static override flags = {
     out: Flags.string({ char: 'o', description: 'Write to this file instead of stdout.' }),
     plugin: Flags.string({ multiple: true, description: 'Only these plugins (by name).' }),
@@ -23,13 +26,20 @@ export default class AlertsGenerate extends MeshCommand {
   }
 }
 
-export async function selectedPlugins(command: MeshCommand, pluginDirs: readonly string[], only: readonly string[] | undefined) {
+export async function selectedPlugins(
+  command: MeshCommand,
+  pluginDirs: readonly string[],
+  only: readonly string[] | undefined,
+) {
   const registry = await command.registry(pluginDirs);
   const all = registry.list().map((p) => ({ name: p.plugin.name, kind: p.plugin.kind }));
   if (!only || only.length === 0) return all;
   const unknown = only.filter((name) => !all.some((p) => p.name === name));
   if (unknown.length > 0) {
-    command.error(`unknown plugin(s): ${unknown.join(', ')}; registered: ${all.map((p) => p.name).join(', ')}`, { exit: 2 });
+    command.error(
+      `unknown plugin(s): ${unknown.join(', ')}; registered: ${all.map((p) => p.name).join(', ')}`,
+      { exit: 2 },
+    );
   }
   return all.filter((p) => only.includes(p.name));
 }

@@ -16,9 +16,16 @@ export default class NodeStart extends MeshCommand {
   ];
   static override flags = {
     config: Flags.string({ char: 'c', required: true, description: 'Node config file (YAML or JSON).' }),
-    pipeline: Flags.string({ char: 'p', multiple: true, description: 'Extra pipeline file to run (repeatable).' }),
+    pipeline: Flags.string({
+      char: 'p',
+      multiple: true,
+      description: 'Extra pipeline file to run (repeatable).',
+    }),
     port: Flags.integer({ description: 'Port of the /metrics and /health server (overrides the config).' }),
-    'log-level': Flags.string({ options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Overrides the config.' }),
+    'log-level': Flags.string({
+      options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      description: 'Overrides the config.',
+    }),
   };
 
   async run(): Promise<void> {
@@ -27,10 +34,16 @@ export default class NodeStart extends MeshCommand {
     const config: NodeConfig = {
       ...loaded.config,
       http: { ...loaded.config.http, ...(flags.port === undefined ? {} : { port: flags.port }) },
-      log: { level: (flags['log-level'] as NodeConfig['log']['level'] | undefined) ?? loaded.config.log.level },
+      log: {
+        level: (flags['log-level'] as NodeConfig['log']['level'] | undefined) ?? loaded.config.log.level,
+      },
     };
     const files = [...loaded.pipelineFiles, ...(flags.pipeline ?? []).map((p) => resolve(p))];
-    if (files.length === 0) this.error('the node config lists no pipelines; add `pipelines: [my-pipeline.yaml]` or pass --pipeline', { exit: 2 });
+    if (files.length === 0)
+      this.error(
+        'the node config lists no pipelines; add `pipelines: [my-pipeline.yaml]` or pass --pipeline',
+        { exit: 2 },
+      );
     const registry = await this.registry(flags['plugin-dir'] ?? []);
     const plans = await planPipelineFiles(files, registry);
     const logger = createLogger({ level: config.log.level });

@@ -8,7 +8,10 @@ export default class PipelineValidate extends MeshCommand {
     'Checks the file against the pipeline schema, the installed plugins and their config schemas, propagates schemas ' +
     'through the processors, and prints the plan: the tasks the node will run, which processors are fused, and which ' +
     'topics are used. Every problem is reported with its line. Exit code 2 when the pipeline is invalid.';
-  static override examples = ['<%= config.bin %> pipeline validate examples/demo/pipeline.yaml', '<%= config.bin %> pipeline validate pipeline.yaml --json'];
+  static override examples = [
+    '<%= config.bin %> pipeline validate examples/demo/pipeline.yaml',
+    '<%= config.bin %> pipeline validate pipeline.yaml --json',
+  ];
   static override enableJsonFlag = true;
   static override args = { file: Args.string({ required: true, description: 'Pipeline file.' }) };
   static override flags = {
@@ -21,8 +24,11 @@ export default class PipelineValidate extends MeshCommand {
     const plan = await planPipeline(await SourceDocument.read(args.file), registry);
     const summary = summarise(plan);
     if (!this.jsonEnabled()) {
-      this.log(`pipeline "${plan.name}" is valid: ${plan.sources.length} source task(s), ${plan.tasks.length} consumer task(s)`);
-      for (const source of summary.sources) this.log(`  source ${source.stage} (${source.plugin}) -> ${source.topics.join(', ')}`);
+      this.log(
+        `pipeline "${plan.name}" is valid: ${plan.sources.length} source task(s), ${plan.tasks.length} consumer task(s)`,
+      );
+      for (const source of summary.sources)
+        this.log(`  source ${source.stage} (${source.plugin}) -> ${source.topics.join(', ')}`);
       for (const task of summary.tasks) {
         const chain = task.processors.length ? ` -> [${task.processors.join(' -> ')}] (fused)` : '';
         this.log(`  task ${task.id}: ${task.inputs.join(', ')}${chain} -> ${task.output}`);
@@ -30,7 +36,10 @@ export default class PipelineValidate extends MeshCommand {
       if (flags.lineage) {
         for (const [stage, fields] of Object.entries(summary.lineage)) {
           this.log(`  lineage of ${stage}:`);
-          for (const f of fields) this.log(`    ${f.output} <- ${f.inputs.map((i) => `${i.input}:${i.field}`).join(', ')}${f.transform ? ` (${f.transform})` : ''}`);
+          for (const f of fields)
+            this.log(
+              `    ${f.output} <- ${f.inputs.map((i) => `${i.input}:${i.field}`).join(', ')}${f.transform ? ` (${f.transform})` : ''}`,
+            );
         }
       }
     }
@@ -42,12 +51,19 @@ function summarise(plan: PipelinePlan) {
   return {
     pipeline: plan.name,
     valid: true,
-    sources: plan.sources.map((s) => ({ stage: s.stage.name, plugin: s.plugin.name, topics: [...s.streams.values()].map((t) => t.topic) })),
+    sources: plan.sources.map((s) => ({
+      stage: s.stage.name,
+      plugin: s.plugin.name,
+      topics: [...s.streams.values()].map((t) => t.topic),
+    })),
     tasks: plan.tasks.map((t) => ({
       id: t.id,
       inputs: t.inputs.map((i) => i.topic),
       processors: t.chain.map((p) => p.stage.name),
-      output: t.output.kind === 'sink' ? `sink ${t.output.sink.stage.name} (${t.output.sink.plugin.name})` : `topic ${t.output.processor.output.topic}`,
+      output:
+        t.output.kind === 'sink'
+          ? `sink ${t.output.sink.stage.name} (${t.output.sink.plugin.name})`
+          : `topic ${t.output.processor.output.topic}`,
     })),
     lineage: Object.fromEntries(plan.lineage),
   };

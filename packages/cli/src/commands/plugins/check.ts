@@ -18,7 +18,9 @@ export default class PluginsCheck extends MeshCommand {
       package: `${p.packageName}@${p.packageVersion}`,
       dir: p.packageDir,
     }));
-    const refused = registry.refused().map((r) => ({ package: r.packageName, dir: r.packageDir, reason: r.reason }));
+    const refused = registry
+      .refused()
+      .map((r) => ({ package: r.packageName, dir: r.packageDir, reason: r.reason }));
     if (!this.jsonEnabled()) {
       for (const p of accepted) this.log(`${p.kind.padEnd(9)} ${p.name.padEnd(20)} ${p.package}`);
       if (accepted.length === 0) this.log('no datamesh plugin found');

@@ -27,15 +27,26 @@ export default class TopicTail extends MeshCommand {
     try {
       const topics = await transport.listTopics();
       if (!topics.includes(args.topic)) {
-        this.error(`no topic "${args.topic}" in ${dataDir}; topics: ${topics.filter((t) => !t.startsWith('__')).join(', ') || 'none'}`, { exit: 2 });
+        this.error(
+          `no topic "${args.topic}" in ${dataDir}; topics: ${topics.filter((t) => !t.startsWith('__')).join(', ') || 'none'}`,
+          { exit: 2 },
+        );
       }
       const codec = new EventCodec(await LocalSchemaRegistry.open(join(dataDir, 'schemas.json')));
-      const consumer = transport.consumer({ group: `mesh-topic-tail-${process.pid}`, topics: [args.topic], fromBeginning: true });
+      const consumer = transport.consumer({
+        group: `mesh-topic-tail-${process.pid}`,
+        topics: [args.topic],
+        fromBeginning: true,
+      });
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       let printed = 0;
       while (!abort.signal.aborted) {
-        const records = await consumer.poll({ maxRecords: 500, maxWaitMs: flags.follow ? 500 : 0, signal: abort.signal });
+        const records = await consumer.poll({
+          maxRecords: 500,
+          maxWaitMs: flags.follow ? 500 : 0,
+          signal: abort.signal,
+        });
         if (records.length === 0 && !flags.follow) break;
         for (const record of records) {
           const event = await codec.decode(record);

@@ -4,7 +4,10 @@ export const shoutProcessor = defineProcessor({
   name: 'shout',
   version: '1.2.3',
   description: 'Upper-cases chosen string fields.',
-  config: Type.Object({ fields: Type.Array(Type.String(), { minItems: 1 }) }, { additionalProperties: false }),
+  config: Type.Object(
+    { fields: Type.Array(Type.String(), { minItems: 1 }) },
+    { additionalProperties: false },
+  ),
   plan(inputs, config) {
     if (inputs.length !== 1) throw new PlanError('shout takes one input');
     const names = recordFields(rowSchemaOf(inputs[0].valueSchema)).map((f) => f.name);
@@ -13,7 +16,10 @@ export const shoutProcessor = defineProcessor({
     return {
       keySchema: inputs[0].keySchema,
       valueSchema: inputs[0].valueSchema,
-      lineage: names.map((n) => ({ output: `after.${n}`, inputs: [{ input: inputs[0].name, field: `after.${n}` }] })),
+      lineage: names.map((n) => ({
+        output: `after.${n}`,
+        inputs: [{ input: inputs[0].name, field: `after.${n}` }],
+      })),
     };
   },
   create(config, ctx) {
@@ -21,11 +27,18 @@ export const shoutProcessor = defineProcessor({
     const up = (row) => {
       if (!row) return row;
       const out = { ...row };
-      for (const f of config.fields) if (typeof out[f] === 'string') { out[f] = out[f].toUpperCase(); shouted.inc(); }
+      for (const f of config.fields)
+        if (typeof out[f] === 'string') {
+          out[f] = out[f].toUpperCase();
+          shouted.inc();
+        }
       return out;
     };
     return {
-      process: (events) => events.map((e) => (e.value ? { ...e, value: { ...e.value, before: up(e.value.before), after: up(e.value.after) } } : e)),
+      process: (events) =>
+        events.map((e) =>
+          e.value ? { ...e, value: { ...e.value, before: up(e.value.before), after: up(e.value.after) } } : e,
+        ),
     };
   },
 });
