@@ -195,4 +195,49 @@ describe('MeshNode', () => {
     await second.stop();
     expect(values().sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => (i + 1) * 2));
   });
+
+  it('is not starved by a source that answers "nothing" at once', async () => {
+    const eager = defineSource({
+      name: 'eager-idle',
+      version: '1.0.0',
+      config: Type.Object({}),
+      streams: () => [{ name: 'counters', ...counters }],
+      create: () => ({
+        start: async () => {},
+        read: async () => undefined,
+        acknowledge: async () => {},
+        stop: async () => {},
+      }),
+    });
+    const registry = new PluginRegistry();
+    for (const plugin of [eager, memorySink])
+      registry.add({ plugin, packageName: plugin.name, packageVersion: '1.0.0', packageDir: dir });
+    const plan = await planPipeline(
+      SourceDocument.fromValue({
+        apiVersion: 'datamesh/v1',
+        kind: 'Pipeline',
+        name: 'idle',
+        sources: [{ name: 'src', plugin: 'eager-idle' }],
+        sinks: [{ name: 'mem', plugin: 'memory', inputs: ['src'] }],
+      }),
+      registry,
+    );
+    const config = Value.Default(NodeConfigSchema, {
+      apiVersion: 'datamesh/v1',
+      kind: 'Node',
+      dataDir: dir,
+      http: { port: 0 },
+    }) as NodeConfig;
+    const node = await MeshNode.start({
+      config,
+      plans: [plan],
+      transport: await EmbeddedTransport.open({ dir: join(dir, 'log') }),
+      logger: createLogger({ level: 'silent' }),
+    });
+    // Were the source spinning, neither this timer nor the request below would ever be served.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const health = await fetch(`${node.url}/health`, { signal: AbortSignal.timeout(2000) });
+    expect(health.status).toBe(200);
+    await node.stop();
+  }, 5000);
 });

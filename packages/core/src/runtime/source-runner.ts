@@ -1,3 +1,4 @@
+import { abortableDelay } from '../contract/abortable-delay.js';
 import type { SourceTask } from '../contract/plugin.js';
 import type { PlannedSource } from '../pipeline/planner.js';
 import { changelogStateStore } from '../state/state-store.js';
@@ -5,6 +6,9 @@ import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { createPluginContext } from './task-context.js';
 import type { TaskRun } from './supervisor.js';
+
+/** How long an empty read must at least take before the next one. */
+const IDLE_READ_MS = 50;
 
 export interface SourceRunOptions {
   readonly partitions: number;
@@ -48,9 +52,12 @@ export function sourceRun(
       task = await plugin.create(planned.config as never, ctx);
       await task.start(await ctx.checkpoints.committed());
       while (!signal.aborted) {
+        const readStarted = performance.now();
         const batch = await task.read(signal);
         if (!batch) {
           metrics.progressed();
+          // A source that answers "nothing" at once must not spin: that would starve timers and I/O.
+          if (performance.now() - readStarted < IDLE_READ_MS) await abortableDelay(IDLE_READ_MS, signal);
           continue;
         }
         const started = performance.now();
