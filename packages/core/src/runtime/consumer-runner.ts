@@ -159,34 +159,51 @@ export function consumerRun(
   };
 }
 
+/**
+ * Runs the fused processors record by record, so every output keeps the position of the input it
+ * came from. Metrics are summed per stage and recorded once per batch: recording them per record cost
+ * about a tenth of a fused task's CPU.
+ */
 async function runChain(
   records: readonly ConsumedRecord[],
   codec: EventCodec,
   stages: readonly Stage[],
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
-  for (const record of records) {
-    const position: TransportPosition = {
-      topic: record.topic,
-      partition: record.partition,
-      offset: record.offset,
-    };
-    let events: readonly ChangeEvent[] = [await codec.decode(record)];
-    for (const stage of stages) {
-      if (events.length === 0) break;
-      const started = performance.now();
-      stage.metrics.received(events.length);
-      try {
-        const result = stage.process(events);
-        events = result instanceof Promise ? await result : result;
-      } catch (error) {
-        stage.metrics.failed();
-        throw error;
+  const received = new Array<number>(stages.length).fill(0);
+  const emitted = new Array<number>(stages.length).fill(0);
+  const seconds = new Array<number>(stages.length).fill(0);
+  try {
+    for (const record of records) {
+      const position: TransportPosition = {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+      };
+      let events: readonly ChangeEvent[] = [await codec.decode(record)];
+      for (let i = 0; i < stages.length && events.length > 0; i++) {
+        const stage = stages[i]!;
+        const started = performance.now();
+        received[i]! += events.length;
+        try {
+          const result = stage.process(events);
+          events = result instanceof Promise ? await result : result;
+        } catch (error) {
+          stage.metrics.failed();
+          throw error;
+        }
+        emitted[i]! += events.length;
+        seconds[i]! += performance.now() - started;
       }
-      stage.metrics.emitted(events.length);
-      stage.metrics.processed((performance.now() - started) / 1000);
+      for (const event of events) out.push({ event, position });
     }
-    for (const event of events) out.push({ event, position });
+  } finally {
+    stages.forEach((stage, i) => {
+      if (received[i] === 0) return;
+      stage.metrics.received(received[i]!);
+      stage.metrics.emitted(emitted[i]!);
+      stage.metrics.processed(seconds[i]! / 1000);
+    });
   }
   return out;
 }
