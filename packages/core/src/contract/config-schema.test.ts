@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { ConfigError, configDocs, parseConfig } from './config-schema.js';
+import { collectIssues, ConfigError, configDocs, KEBAB_CASE_PATTERN, parseConfig } from './config-schema.js';
 
 const schema = Type.Object({
   host: Type.String({ description: 'Server host' }),
@@ -30,5 +30,42 @@ describe('parseConfig', () => {
     const docs = configDocs(schema);
     expect(docs).toContain('| `host` | string | yes |  | Server host |');
     expect(docs).toContain('| `port` | integer | no | `5432` |');
+  });
+});
+
+describe('collectIssues messages', () => {
+  const spec = Type.Object({
+    fsync: Type.Union([Type.Literal('always'), Type.Literal('interval'), Type.Literal('never')]),
+    mode: Type.Union([Type.Literal(1), Type.Literal(true)]),
+    name: Type.String({ pattern: KEBAB_CASE_PATTERN }),
+    either: Type.Union([Type.String(), Type.Number()]),
+    code: Type.String({ pattern: '^[A-Z]+$' }),
+  });
+  const valid = { fsync: 'always', mode: 1, name: 'ok', either: 'x', code: 'OK' };
+  const messageAt = (path: string, value: Record<string, unknown>) =>
+    collectIssues(spec, { ...valid, ...value }).find((i) => i.path === path)?.message;
+
+  it('lists the allowed values of a union of literals, and the value given', () => {
+    expect(messageAt('/fsync', { fsync: 'sometimes' })).toBe(
+      'must be one of always, interval, never (got "sometimes")',
+    );
+    expect(messageAt('/mode', { mode: 'x' })).toBe('must be one of 1, true (got "x")');
+    expect(messageAt('/fsync', { fsync: 'x'.repeat(100) })).toBe(
+      `must be one of always, interval, never (got "${'x'.repeat(58)}…)`,
+    );
+  });
+
+  it('describes the kebab-case pattern in words', () => {
+    expect(messageAt('/name', { name: 'Bad Name' })).toBe(
+      'must be kebab-case: lowercase letters, digits and single dashes (got "Bad Name")',
+    );
+  });
+
+  it('keeps TypeBox’s message for everything else', () => {
+    expect(messageAt('/either', { either: true })).toBe('Expected union value');
+    expect(messageAt('/code', { code: 'no' })).toBe("Expected string to match '^[A-Z]+$'");
+    expect(messageAt('/name', { name: 7 })).toBe('Expected string');
+    const { fsync: _omitted, ...withoutFsync } = valid;
+    expect(collectIssues(spec, withoutFsync)[0]?.message).toBe('Expected required property');
   });
 });

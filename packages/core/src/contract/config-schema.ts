@@ -1,7 +1,10 @@
 import { type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 
 export type { Static, TSchema };
+
+/** The pattern of plugin and stage names: lowercase letters, digits and single dashes (`order-events`). */
+export const KEBAB_CASE_PATTERN = '^[a-z][a-z0-9]*(-[a-z0-9]+)*$';
 
 /** One problem with a value, located by a JSON pointer (`/tables/0/name`). */
 export interface ConfigIssue {
@@ -43,9 +46,33 @@ export function collectIssues(schema: TSchema, value: unknown): ConfigIssue[] {
     const key = `${error.path}\u0000${error.message}`;
     if (seen.has(key) || [...seen].some((k) => k.startsWith(`${error.path}\u0000`))) continue;
     seen.add(key);
-    issues.push({ path: error.path, message: error.message });
+    issues.push({ path: error.path, message: messageOf(error) });
   }
   return issues;
+}
+
+/**
+ * TypeBox's message, except where it says less than the schema knows: a union of literals lists the allowed
+ * values, and the kebab-case pattern is described in words.
+ */
+function messageOf(error: ValueError): string {
+  if (error.type === ValueErrorType.Union) {
+    const branches = error.schema['anyOf'] as TSchema[] | undefined;
+    if (branches && branches.length > 0 && branches.every((b) => b['const'] !== undefined)) {
+      const allowed = branches.map((b) => String(b['const'])).join(', ');
+      return `must be one of ${allowed}${got(error.value)}`;
+    }
+  }
+  if (error.type === ValueErrorType.StringPattern && error.schema['pattern'] === KEBAB_CASE_PATTERN) {
+    return `must be kebab-case: lowercase letters, digits and single dashes${got(error.value)}`;
+  }
+  return error.message;
+}
+
+function got(value: unknown): string {
+  if (value === undefined) return '';
+  const text = JSON.stringify(value) ?? String(value);
+  return ` (got ${text.length > 60 ? `${text.slice(0, 59)}…` : text})`;
 }
 
 /** The JSON Schema of a config schema, for the controller, editors and docs. */

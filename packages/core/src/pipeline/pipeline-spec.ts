@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { KEBAB_CASE_PATTERN } from '../contract/config-schema.js';
 
 const StageName = Type.String({
-  pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$',
+  pattern: KEBAB_CASE_PATTERN,
   description: 'Stage name, unique in the pipeline (kebab-case).',
 });
 const PluginName = Type.String({ minLength: 1, description: 'Name of an installed plugin of this kind.' });

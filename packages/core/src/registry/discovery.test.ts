@@ -44,6 +44,12 @@ describe('discoverPlugins', () => {
         new RegExp(`^malformed plugin manifest: .*"datamesh\\.${field}"`),
       );
     }
+    expect(reasons['datamesh-malformed']).toContain(
+      '"datamesh.kind": must be one of source, processor, sink (got "transformer")',
+    );
+    expect(reasons['datamesh-malformed']).toContain(
+      '"datamesh.name": must be kebab-case: lowercase letters, digits and single dashes (got "Bad Name")',
+    );
     expect(reasons['datamesh-sink-future']).toMatch(
       /built for plugin contract \^2.0.0, but this datamesh implements contract 1\.0\.0/,
     );

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import { collectIssues } from '../contract/config-schema.js';
+import { collectIssues, KEBAB_CASE_PATTERN } from '../contract/config-schema.js';
 import type { PluginKind } from '../contract/plugin.js';
 
 /** What a plugin package declares under the `datamesh` key of its package.json. */
 export const PluginManifestSchema = Type.Object({
   kind: Type.Union([Type.Literal('source'), Type.Literal('processor'), Type.Literal('sink')]),
-  name: Type.String({ pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$' }),
+  name: Type.String({ pattern: KEBAB_CASE_PATTERN }),
   entry: Type.String({
     minLength: 1,
     description: 'Module that exports the plugin, relative to the package root.',
