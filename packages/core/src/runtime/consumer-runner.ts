@@ -6,6 +6,7 @@ import { changelogStateStore, undeclaredStateStore } from '../state/state-store.
 import type { ConsumedRecord, TopicPartitionOffset } from '../transport/transport.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
+import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import type { TaskRun } from './supervisor.js';
 
@@ -35,15 +36,17 @@ export function consumerRun(
   options: ConsumerRunOptions,
 ): TaskRun {
   return async (signal) => {
+    const { logger } = services;
     const codec = new EventCodec(services.schemas);
-    for (const input of planned.inputs)
-      await services.transport.ensureTopic(input.topic, { partitions: options.partitions });
+    for (const input of planned.inputs) {
+      await ensureTopicKeepingPartitions(services.transport, input.topic, options.partitions, logger);
+    }
 
     const contextFor = (stage: string, plugin: string, stateful: boolean) =>
       createPluginContext(
         { pipeline, stage, plugin },
         {
-          logger: services.logger,
+          logger,
           registry: services.registry,
           schemas: services.schemas,
           state: stateful
@@ -63,6 +66,7 @@ export function consumerRun(
     });
     const producer = services.transport.producer();
     const allMetrics: StageMetrics[] = [];
+    let closeError: unknown;
     try {
       const stages: Stage[] = [];
       for (const p of planned.chain) {
@@ -76,87 +80,97 @@ export function consumerRun(
         stages.push({ metrics, process: task.process.bind(task) });
       }
       const output = planned.output;
-      let sinkMetrics: StageMetrics | undefined;
       if (output.kind === 'sink') {
-        sinkMetrics = services.metrics.forStage(
-          pipeline,
-          output.sink.stage.name,
-          output.sink.plugin.name,
-          'sink',
+        allMetrics.push(
+          services.metrics.forStage(pipeline, output.sink.stage.name, output.sink.plugin.name, 'sink'),
         );
-        allMetrics.push(sinkMetrics);
         sink = await output.sink.plugin.create(
           output.sink.config as never,
           contextFor(output.sink.stage.name, output.sink.plugin.name, true),
         );
       } else {
         const stream = output.processor.output;
-        await services.transport.ensureTopic(stream.topic, { partitions: options.partitions });
+        await ensureTopicKeepingPartitions(services.transport, stream.topic, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
       }
-      const head = allMetrics[0]!;
+      // Task-level series (input lag, write and flush errors) carry the stage that ends the task, as restarts do.
+      const end = allMetrics[allMetrics.length - 1]!;
       allMetrics.forEach((m) => m.up(true));
 
       const pending = new Map<string, TopicPartitionOffset>();
+      let pendingSince = 0;
       let unflushed = 0;
-      let firstUnflushedAt = 0;
       const commit = async () => {
         if (pending.size === 0) return;
-        if (sink && sinkMetrics) {
+        if (sink) {
           const started = performance.now();
-          await sink.flush();
-          sinkMetrics.flushed((performance.now() - started) / 1000);
-          sinkMetrics.emitted(unflushed);
+          await counted(end, () => sink!.flush());
+          end.flushed((performance.now() - started) / 1000);
+          end.emitted(unflushed);
         }
         await consumer.commit([...pending.values()]);
         pending.clear();
+        pendingSince = 0;
         unflushed = 0;
       };
 
       while (!signal.aborted) {
         const records = await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal });
-        head.inputLag(await consumer.lag());
+        end.inputLag(await consumer.lag());
         if (records.length === 0) {
-          if (unflushed > 0 || pending.size > 0) await commit();
+          await commit();
           allMetrics.forEach((m) => m.progressed());
           continue;
         }
         const started = performance.now();
         const results = await runChain(records, codec, stages);
-        if (sink && sinkMetrics) {
-          sinkMetrics.received(results.length);
-          await sink.write(results);
-          if (unflushed === 0) firstUnflushedAt = Date.now();
+        if (sink) {
+          end.received(results.length);
+          await counted(end, () => sink!.write(results));
           unflushed += results.length;
-          sinkMetrics.processed((performance.now() - started) / 1000);
+          end.processed((performance.now() - started) / 1000);
         } else if (output.kind === 'topic') {
           const topic = output.processor.output.topic;
-          await producer.send(results.map((r) => codec.encode(topic, r.event)));
+          await counted(end, () => producer.send(results.map((r) => codec.encode(topic, r.event))));
         }
-        for (const r of records)
+        for (const r of records) {
           pending.set(`${r.topic}\u0000${r.partition}`, {
             topic: r.topic,
             partition: r.partition,
             offset: r.offset + 1,
           });
-        if (
-          !sink ||
-          unflushed >= options.flushEvents ||
-          Date.now() - firstUnflushedAt >= options.flushIntervalMs
-        )
-          await commit();
+        }
+        // Counted from the first uncommitted record, so batches that all filter out still commit on time.
+        if (pendingSince === 0) pendingSince = Date.now();
+        const due = unflushed >= options.flushEvents || Date.now() - pendingSince >= options.flushIntervalMs;
+        if (!sink || due) await commit();
         allMetrics.forEach((m) => m.progressed());
       }
       // Graceful stop: what was written is flushed and its offsets committed.
       await commit();
     } finally {
       allMetrics.forEach((m) => m.up(false));
-      await sink?.close?.();
-      for (const p of processors) await p.close?.();
-      await producer.close();
-      await consumer.close();
+      // The consumer leaves its group first, whatever the plugins' closes do.
+      closeError = await closeEach(logger, [
+        ['consumer', () => consumer.close()],
+        ['sink', sink?.close ? () => sink!.close!() : undefined],
+        ...processors.map((p, i) => [`processor ${i}`, p.close ? () => p.close!() : undefined] as const),
+        ['producer', () => producer.close()],
+      ]);
     }
+    // Reached only when the task itself ended well: then a failed close is the task's failure.
+    if (closeError !== undefined) throw closeError;
   };
+}
+
+/** Runs a write or flush, counting its failure on the stage before letting it propagate. */
+async function counted<T>(metrics: StageMetrics, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    metrics.failed();
+    throw error;
+  }
 }
 
 /**

@@ -1,24 +1,28 @@
 import { abortableDelay } from '../contract/abortable-delay.js';
+import type { Position } from '../contract/context.js';
 import type { SourceTask } from '../contract/plugin.js';
 import type { PlannedSource } from '../pipeline/planner.js';
 import { changelogStateStore } from '../state/state-store.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
-import { createPluginContext } from './task-context.js';
 import type { TaskRun } from './supervisor.js';
+import { createPluginContext } from './task-context.js';
+import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 
 /** How long an empty read must at least take before the next one. */
 const IDLE_READ_MS = 50;
+/** Sources are acknowledged at most this often: each acknowledgement first waits for an fsync. */
+const ACK_INTERVAL_MS = 1000;
 
 export interface SourceRunOptions {
   readonly partitions: number;
 }
 
 /**
- * Runs one source: read a batch, append it to the stream topics (durable on return), store the
- * position, and only then acknowledge it to the source, which may now release upstream log space.
- * A crash anywhere before the acknowledgement replays the batch: at-least-once on the embedded
- * transport; the Kafka transport writes events and position in one transaction.
+ * Runs one source: read a batch, append it to the stream topics, store the position, and — once the
+ * transport has both on stable storage — acknowledge it to the source, which only then may release
+ * upstream log space. A crash before the position is stored replays the batch: at-least-once on the
+ * embedded transport; the Kafka transport writes events and position in one transaction.
  */
 export function sourceRun(
   pipeline: string,
@@ -28,16 +32,17 @@ export function sourceRun(
 ): TaskRun {
   return async (signal) => {
     const { stage, plugin } = planned;
+    const { logger, transport } = services;
     const metrics = services.metrics.forStage(pipeline, stage.name, plugin.name, 'source');
     const codec = new EventCodec(services.schemas);
     for (const stream of planned.streams.values()) {
-      await services.transport.ensureTopic(stream.topic, { partitions: options.partitions });
+      await ensureTopicKeepingPartitions(transport, stream.topic, options.partitions, logger);
       await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
     }
     const ctx = createPluginContext(
       { pipeline, stage: stage.name, plugin: plugin.name },
       {
-        logger: services.logger,
+        logger,
         registry: services.registry,
         schemas: services.schemas,
         state: changelogStateStore(services.state, planned.id),
@@ -45,8 +50,19 @@ export function sourceRun(
         signal,
       },
     );
-    const producer = services.transport.producer();
+    const producer = transport.producer();
     let task: SourceTask | undefined;
+    let closeError: unknown;
+    let unacknowledged: Position | undefined;
+    let lastAckAt = Date.now();
+    let lastStored = JSON.stringify((await ctx.checkpoints.committed()) ?? null);
+    const acknowledge = async () => {
+      if (!task || unacknowledged === undefined) return;
+      await transport.sync();
+      await task.acknowledge(unacknowledged);
+      unacknowledged = undefined;
+      lastAckAt = Date.now();
+    };
     metrics.up(true);
     try {
       task = await plugin.create(planned.config as never, ctx);
@@ -54,7 +70,10 @@ export function sourceRun(
       while (!signal.aborted) {
         const readStarted = performance.now();
         const batch = await task.read(signal);
-        if (!batch) {
+        if (!batch || batch.events.length === 0) {
+          // A heartbeat: a new position without events (an idle database still advances its log).
+          if (batch) await storePosition(batch.position);
+          if (Date.now() - lastAckAt >= ACK_INTERVAL_MS) await acknowledge();
           metrics.progressed();
           // A source that answers "nothing" at once must not spin: that would starve timers and I/O.
           if (performance.now() - readStarted < IDLE_READ_MS) await abortableDelay(IDLE_READ_MS, signal);
@@ -63,27 +82,43 @@ export function sourceRun(
         const started = performance.now();
         metrics.received(batch.events.length);
         const records = batch.events.map(({ stream, event }) => {
-          const planned_ = planned.streams.get(stream);
-          if (!planned_) {
+          const target = planned.streams.get(stream);
+          if (!target) {
             throw new Error(
               `source "${stage.name}" emitted an event for undeclared stream "${stream}"; declared: ${[...planned.streams.keys()].join(', ')}`,
             );
           }
-          return codec.encode(planned_.topic, event);
+          return codec.encode(target.topic, event);
         });
         await producer.send(records);
-        await services.positions.put(planned.id, batch.position);
-        await task.acknowledge(batch.position);
+        await storePosition(batch.position);
+        if (Date.now() - lastAckAt >= ACK_INTERVAL_MS) await acknowledge();
         metrics.emitted(records.length);
         metrics.processed((performance.now() - started) / 1000);
         const newest = batch.events.reduce((max, e) => Math.max(max, e.event.value?.source.ts_ms ?? 0), 0);
         if (newest > 0) metrics.sourceLag((Date.now() - newest) / 1000);
         metrics.progressed();
       }
+      await acknowledge();
+    } catch (error) {
+      metrics.failed();
+      throw error;
     } finally {
       metrics.up(false);
-      await task?.stop();
-      await producer.close();
+      closeError = await closeEach(logger, [
+        ['source', task ? () => task!.stop() : undefined],
+        ['producer', () => producer.close()],
+      ]);
+    }
+    // Reached only when the task itself ended well: then a failed close is the task's failure.
+    if (closeError !== undefined) throw closeError;
+
+    async function storePosition(position: Position): Promise<void> {
+      const text = JSON.stringify(position);
+      if (text === lastStored) return;
+      await services.positions.put(planned.id, position);
+      lastStored = text;
+      unacknowledged = position;
     }
   };
 }

@@ -84,6 +84,12 @@ export interface Transport {
     name: string,
   ): Promise<(TopicConfig & { readonly endOffsets: readonly number[] }) | undefined>;
   producer(): Producer;
+  /**
+   * Resolves once everything acknowledged so far is on stable storage (survives a power loss, not only a
+   * process crash). Sources are acknowledged only after it, so a database never releases log space for
+   * events that could still be lost. Transports whose acknowledgement already means that resolve at once.
+   */
+  sync(): Promise<void>;
   consumer(options: ConsumerOptions): Consumer;
   close(): Promise<void>;
 }

@@ -239,6 +239,15 @@ export class EmbeddedTransport implements Transport {
     }
   }
 
+  /** fsyncs every partition with unsynced appends now, whatever the policy's timer (a no-op with `never`). */
+  async sync(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.topics.all().flatMap((t) => t.logs.map((log) => log.sync())),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   private async syncAll(): Promise<void> {
     // A failed fsync marks its log failed (later appends reject), so there is nothing more to do here.
     await Promise.allSettled(this.topics.all().flatMap((t) => t.logs.map((log) => log.sync())));

@@ -1,0 +1,164 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Type } from '@sinclair/typebox';
+import { defineProcessor, defineSink, type SinkRecord } from '../contract/plugin.js';
+import { METRIC } from '../metrics/standard-metrics.js';
+import { EmbeddedTransport } from '../transport/embedded/index.js';
+import type { Transport } from '../transport/transport.js';
+import { countingSource, metricValue, startTestNode, until, values } from './__fixtures__/test-node.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'datamesh-delivery-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const dropAll = defineProcessor({
+  name: 'drop-all',
+  version: '1.0.0',
+  config: Type.Object({}),
+  plan: (inputs) => ({ keySchema: inputs[0]!.keySchema, valueSchema: inputs[0]!.valueSchema, lineage: [] }),
+  create: () => ({ process: () => [] }),
+});
+
+function collectingSink(options: { failFirstWrite?: boolean; failClose?: boolean } = {}) {
+  const flushed: SinkRecord[] = [];
+  let writes = 0;
+  const plugin = defineSink({
+    name: 'collect',
+    version: '1.0.0',
+    config: Type.Object({}),
+    create() {
+      let pending: SinkRecord[] = [];
+      return {
+        async write(records) {
+          if (options.failFirstWrite && writes++ === 0) throw new Error('disk full (first write only)');
+          pending.push(...records);
+        },
+        async flush() {
+          flushed.push(...pending);
+          pending = [];
+        },
+        async close() {
+          if (options.failClose) throw new Error('close failed too');
+        },
+      };
+    },
+  });
+  return { plugin, flushed };
+}
+
+describe('delivery', () => {
+  it('commits input offsets on time even when every event is filtered out', async () => {
+    const sink = collectingSink();
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource(), dropAll, sink.plugin],
+      pipeline: {
+        name: 'drop',
+        // A steady stream, so the task never sees an empty poll.
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 1_000_000, perRead: 20, pauseMs: 5 } }],
+        processors: [{ name: 'none', plugin: 'drop-all', inputs: ['src'] }],
+        sinks: [{ name: 'out', plugin: 'collect', inputs: ['none'] }],
+      },
+    });
+    try {
+      await until(async () => (await metricValue(node, METRIC.eventsOut, { stage: 'src' })) > 1000);
+      const lag = await metricValue(node, METRIC.inputLagEvents, { pipeline: 'drop' });
+      expect(lag).toBeLessThan(500);
+    } finally {
+      await node.stop();
+    }
+    expect(sink.flushed).toEqual([]);
+  });
+
+  it('recovers every partition after a sink write fails and its close throws, and counts the error', async () => {
+    const sink = collectingSink({ failFirstWrite: true, failClose: true });
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource(), sink.plugin],
+      pipeline: {
+        name: 'flaky',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 400 } }],
+        sinks: [{ name: 'out', plugin: 'collect', inputs: ['src'] }],
+      },
+    });
+    try {
+      await until(() => new Set(values(sink.flushed)).size >= 400, 15_000);
+      expect(await metricValue(node, METRIC.errors, { stage: 'out', kind: 'sink' })).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(await metricValue(node, METRIC.taskRestarts, { stage: 'out' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      await node.stop();
+    }
+    expect(new Set(values(sink.flushed))).toEqual(new Set(Array.from({ length: 400 }, (_, i) => i + 1)));
+  });
+
+  it('acknowledges a source only after the transport synced what it acknowledges', async () => {
+    const calls: string[] = [];
+    const sink = collectingSink();
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource({ onAcknowledge: (p) => calls.push(`ack ${String(p['n'])}`) }), sink.plugin],
+      pipeline: {
+        name: 'acks',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 300, pauseMs: 20 } }],
+        sinks: [{ name: 'out', plugin: 'collect', inputs: ['src'] }],
+      },
+      wrap: (transport: Transport) =>
+        new Proxy(transport, {
+          get(target, prop, receiver) {
+            if (prop === 'sync') {
+              return async () => {
+                await target.sync();
+                calls.push('synced');
+              };
+            }
+            const value = Reflect.get(target, prop, receiver) as unknown;
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        }),
+    });
+    await until(() => calls.some((c) => c === 'ack 300'), 15_000);
+    await node.stop();
+    const acks = calls.map((c, i) => [c, i] as const).filter(([c]) => c.startsWith('ack'));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const [, i] of acks) expect(calls[i - 1]).toBe('synced');
+  });
+
+  it('keeps the partition count of existing topics when the configured count changes', async () => {
+    const sink = collectingSink();
+    const pipeline = {
+      name: 'parts',
+      sources: [{ name: 'src', plugin: 'counting', config: { total: 50 } }],
+      sinks: [{ name: 'out', plugin: 'collect', inputs: ['src'] }],
+    };
+    const first = await startTestNode({
+      dir,
+      plugins: [countingSource(), sink.plugin],
+      pipeline,
+      partitions: 4,
+    });
+    await until(() => sink.flushed.length >= 50);
+    await first.stop();
+    const second = await startTestNode({
+      dir,
+      plugins: [countingSource(), sink.plugin],
+      pipeline,
+      partitions: 8,
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    await second.stop();
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), readOnly: true });
+    try {
+      expect((await transport.describeTopic('src.counters'))?.partitions).toBe(4);
+    } finally {
+      await transport.close();
+    }
+  });
+});
