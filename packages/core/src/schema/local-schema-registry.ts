@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RegisteredSchema, SchemaAccess } from '../contract/context.js';
+import { writeFileDurably } from '../transport/embedded/durable-file.js';
 import { avroType, checkCompatibility, type AvroSchema, type CompatibilityMode } from './avro.js';
 
 /** Raised when a new schema version breaks the subject's compatibility mode. */
@@ -40,11 +41,13 @@ export class LocalSchemaRegistry implements SchemaAccess {
   static async open(file?: string): Promise<LocalSchemaRegistry> {
     const registry = new LocalSchemaRegistry(file);
     if (file) {
+      let text: string | undefined;
       try {
-        registry.state = JSON.parse(await readFile(file, 'utf8')) as Stored;
+        text = await readFile(file, 'utf8');
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       }
+      if (text !== undefined) registry.state = parseStored(file, text);
     }
     registry.reindex();
     return registry;
@@ -59,7 +62,11 @@ export class LocalSchemaRegistry implements SchemaAccess {
     const versions = (this.state.subjects[subject] ??= []);
     const canonical = JSON.stringify(schema);
     const index = versions.findIndex((v) => JSON.stringify(v.schema) === canonical);
-    if (index >= 0) return this.entry(subject, index);
+    if (index >= 0) {
+      // It may have been registered by a call still writing the file: hand out the id only once it is durable.
+      await this.writing;
+      return this.entry(subject, index);
+    }
     const result = checkCompatibility(
       schema,
       versions.map((v) => v.schema),
@@ -68,9 +75,10 @@ export class LocalSchemaRegistry implements SchemaAccess {
     if (!result.compatible) throw new IncompatibleSchemaError(subject, mode, result.messages);
     const existing = [...this.byIdCache.values()].find((r) => JSON.stringify(r.schema) === canonical);
     versions.push({ id: existing?.id ?? this.state.nextId++, schema });
-    await this.persist();
     const registered = this.entry(subject, versions.length - 1);
-    this.byIdCache.set(registered.id, registered);
+    // Before the write: a concurrent register of the same schema answers with this id, and byId must know it.
+    if (!this.byIdCache.has(registered.id)) this.byIdCache.set(registered.id, registered);
+    await this.persist();
     return registered;
   }
 
@@ -107,9 +115,36 @@ export class LocalSchemaRegistry implements SchemaAccess {
     const text = JSON.stringify(this.state);
     this.writing = this.writing.then(async () => {
       await mkdir(dirname(file), { recursive: true });
-      await writeFile(`${file}.tmp`, text);
-      await rename(`${file}.tmp`, file);
+      await writeFileDurably(file, text);
     });
     return this.writing;
   }
+}
+
+/** The stored registry, or an error that names the file and says what to do about it. */
+function parseStored(file: string, text: string): Stored {
+  let value: unknown;
+  let reason: string | undefined;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    reason = (error as Error).message;
+  }
+  const stored = value as Partial<Stored> | undefined;
+  if (
+    reason === undefined &&
+    (typeof stored !== 'object' ||
+      stored === null ||
+      !Number.isSafeInteger(stored.nextId) ||
+      typeof stored.subjects !== 'object' ||
+      stored.subjects === null)
+  )
+    reason = 'expected { "nextId": <integer>, "subjects": { … } }';
+  if (reason !== undefined)
+    throw new Error(
+      `the schema registry file ${file} is corrupt (${reason}). It holds the Avro schemas the records in this ` +
+        'data dir were written with: restore it from a backup. Deleting it leaves those records undecodable, so ' +
+        'only delete it together with the rest of the data dir (the log and its topics) to start afresh.',
+    );
+  return stored as Stored;
 }
