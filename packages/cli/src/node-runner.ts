@@ -28,7 +28,9 @@ export async function runNode(
   const stop = async () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await node.stop();
+    const { clean } = await node.stop();
+    // A task that failed while draining, or did not drain in time: scripts must see it.
+    if (!clean) process.exitCode = 1;
     resolveStopped();
   };
   function onSignal(signal: NodeJS.Signals) {

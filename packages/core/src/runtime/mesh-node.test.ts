@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
 import { defineProcessor, defineSink, defineSource, type SinkRecord } from '../contract/plugin.js';
+import { EmbeddedTransport } from '../transport/embedded/index.js';
 import { counterSchemas, countingSource, startTestNode, until, values } from './__fixtures__/test-node.js';
 
 const double = defineProcessor({
@@ -138,4 +141,63 @@ describe('MeshNode', () => {
     expect(health.status).toBe(200);
     await node.stop();
   }, 5000);
+
+  it('a failed start leaves nothing running and releases the data dir', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      await expect(
+        startTestNode({
+          dir,
+          plugins: [countingSource(), memorySink],
+          pipeline: {
+            name: 'busy',
+            sources: [{ name: 'src', plugin: 'counting', config: { total: 100 } }],
+            sinks: [{ name: 'mem', plugin: 'memory', inputs: ['src'] }],
+          },
+          port,
+        }),
+      ).rejects.toThrow(/EADDRINUSE/);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(flushed).toEqual([]);
+      // The transport was closed: its lock is free for the next node.
+      const reopened = await EmbeddedTransport.open({ dir: join(dir, 'log') });
+      await reopened.close();
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('reports an unclean stop when a task fails while draining', async () => {
+    const failingFlush = defineSink({
+      name: 'failing-flush',
+      version: '1.0.0',
+      config: Type.Object({}),
+      create: (_config, ctx) => ({
+        write: async () => {},
+        flush: async () => {
+          // Flushes succeed until the node stops; the final one, while draining, fails.
+          if (ctx.signal.aborted) throw new Error('flush refused while draining');
+        },
+      }),
+    });
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource(), failingFlush],
+      pipeline: {
+        name: 'unclean',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 100_000, pauseMs: 5 } }],
+        sinks: [{ name: 'out', plugin: 'failing-flush', inputs: ['src'] }],
+      },
+    });
+    await until(() => node.health().every((t) => t.state === 'running'));
+    await new Promise((r) => setTimeout(r, 200));
+    const { clean } = await node.stop();
+    expect(clean).toBe(false);
+    expect(node.health().find((t) => t.id === 'unclean.out')).toMatchObject({
+      state: 'failed',
+      lastError: 'flush refused while draining',
+    });
+  });
 });

@@ -45,6 +45,11 @@ export const NodeConfigSchema = Type.Object(
         batchSize: Type.Integer({ minimum: 1, default: 500 }),
         flushEvents: Type.Integer({ minimum: 1, default: 5000 }),
         flushIntervalMs: Type.Integer({ minimum: 1, default: 1000 }),
+        stopTimeoutMs: Type.Integer({
+          minimum: 1,
+          default: 30_000,
+          description: 'How long a stop waits for tasks to drain before giving up (and exiting non-zero).',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -43,8 +43,13 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
         await run(options.signal);
         if (options.signal.aborted) break;
       } catch (error) {
-        if (options.signal.aborted) break;
         task.lastError = (error as Error).message;
+        if (options.signal.aborted) {
+          // Failing while draining (a last flush or commit) is not retried, but it must be seen.
+          options.logger.error({ task: id, err: error }, 'task failed while stopping');
+          task.state = 'failed';
+          return;
+        }
         options.logger.error({ task: id, err: error, retryInMs: backoff }, 'task failed; restarting');
       }
       task.state = 'restarting';

@@ -75,6 +75,7 @@ export interface TestNodeOptions {
   readonly plugins: readonly Plugin[];
   readonly pipeline: Record<string, unknown>;
   readonly partitions?: number;
+  readonly port?: number;
   /** Wraps the node's transport, e.g. to observe its calls. */
   readonly wrap?: (transport: Transport) => Transport;
 }
@@ -92,7 +93,7 @@ export async function startTestNode(options: TestNodeOptions): Promise<MeshNode>
     apiVersion: 'datamesh/v1',
     kind: 'Node',
     dataDir: options.dir,
-    http: { port: 0 },
+    http: { port: options.port ?? 0 },
     transport: { partitions: options.partitions ?? 4 },
     tasks: { flushIntervalMs: 50 },
   }) as NodeConfig;
