@@ -4,7 +4,7 @@ import { defineProcessor, defineSink, defineSource, PlanError } from '../contrac
 import { envelopeSchemas, rowSchemaOf } from '../schema/envelope-schema.js';
 import { recordFields } from '../schema/avro.js';
 import { PluginRegistry } from '../registry/plugin-registry.js';
-import { planPipeline } from './planner.js';
+import { planPipeline, sharedTopicProblems } from './planner.js';
 import { DocumentError, SourceDocument } from './source-document.js';
 
 const users = envelopeSchemas({
@@ -195,5 +195,64 @@ sinks:
         expect.stringContaining('/sinks/0/inputs/0: unknown input "nowhere"'),
       ]),
     );
+  });
+
+  it('keeps checking the other stages when one stage entry is malformed', async () => {
+    const found = await problems(`${header}sources:
+  - { name: db, plugin: fake-db }
+  - { name: Bad Name, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [db], config: { field: age } }
+sinks:
+  - { name: out, plugin: nowhere, inputs: [a], config: { path: /tmp/x } }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^6:\/sources\/1\/name: /),
+        expect.stringContaining('field "age" is "int", not a string'),
+        expect.stringContaining('/sinks/0/plugin: unknown sink plugin "nowhere"'),
+      ]),
+    );
+  });
+
+  it('does not offer a stage as its own input', async () => {
+    const found = await problems(`${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [missing], config: { field: email } }
+sinks:
+  - { name: out, plugin: store, inputs: [a/users], config: { path: /tmp/x } }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('unknown input "missing"; stages that produce streams: db'),
+      ]),
+    );
+  });
+
+  it('refuses two stages writing one topic, within a pipeline and across pipelines', async () => {
+    const found = await problems(`apiVersion: datamesh/v1
+kind: Pipeline
+name: db
+sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: users, plugin: upper, inputs: [db], config: { field: email }, shared: true }
+sinks:
+  - { name: out, plugin: store, inputs: [users], config: { path: /tmp/x } }
+`);
+    expect(found).toEqual([
+      expect.stringContaining('topic "db.users" is already written by the stage at /sources/0'),
+    ]);
+
+    const one = await plan(
+      `${header}sources: [{ name: shop, plugin: fake-db }]\nsinks: [{ name: out, plugin: store, inputs: [shop], config: { path: /a } }]\n`,
+    );
+    const two = await plan(
+      `${header.replace('name: p', 'name: q')}sources: [{ name: shop, plugin: fake-db }]\nsinks: [{ name: out, plugin: store, inputs: [shop], config: { path: /b } }]\n`,
+    );
+    expect(sharedTopicProblems([one, two]).map((p) => p.message)).toEqual([
+      'topic "shop.users" would be written by pipelines "p" and "q"; give their source stages distinct names',
+    ]);
   });
 });

@@ -82,6 +82,29 @@ export interface PipelinePlan {
   readonly lineage: ReadonlyMap<string, readonly FieldLineage[]>;
 }
 
+/** The topics a pipeline's tasks write: its source streams and its materialised processor outputs. */
+export function topicsWrittenBy(plan: PipelinePlan): string[] {
+  return [
+    ...plan.sources.flatMap((s) => [...s.streams.values()].map((t) => t.topic)),
+    ...plan.processors.filter((p) => p.output.materialized).map((p) => p.output.topic),
+  ];
+}
+
+/** Problems for topics that more than one of the pipelines on a node would write. */
+export function sharedTopicProblems(plans: readonly PipelinePlan[]): Problem[] {
+  const writers = new Map<string, string[]>();
+  for (const plan of plans) {
+    for (const topic of new Set(topicsWrittenBy(plan)))
+      writers.set(topic, [...(writers.get(topic) ?? []), plan.name]);
+  }
+  return [...writers.entries()]
+    .filter(([, names]) => names.length > 1)
+    .map(([topic, names]) => ({
+      path: '/sources',
+      message: `topic "${topic}" would be written by pipelines ${names.map((n) => `"${n}"`).join(' and ')}; give their source stages distinct names`,
+    }));
+}
+
 export function sourceTopic(stage: string, stream: string): string {
   return `${stage}.${stream}`;
 }
@@ -106,19 +129,43 @@ export async function planPipeline(
   };
 
   const raw = Value.Default(PipelineSpecSchema, structuredClone(document.value ?? {}));
-  for (const issue of collectIssues(PipelineSpecSchema, raw))
+  // A stage with a malformed entry is skipped, not the whole pipeline: the rest is still checked, so one
+  // run reports every problem.
+  const broken = new Set<string>();
+  for (const issue of collectIssues(PipelineSpecSchema, raw)) {
     problems.push(document.problem(issue.path, issue.message));
-  if (problems.length > 0) fail();
+    const [list, index] = issue.path.split('/').slice(1);
+    if (index !== undefined && /^\d+$/.test(index)) broken.add(`${list}/${index}`);
+  }
+  const lists = raw as Partial<Record<'sources' | 'processors' | 'sinks', unknown>>;
+  const structured =
+    typeof raw === 'object' &&
+    raw !== null &&
+    ['sources', 'processors', 'sinks'].every((k) => Array.isArray(lists[k as keyof typeof lists]));
+  if (!structured) fail();
   const spec = raw as PipelineSpec;
+  const usable = <T>(list: 'sources' | 'processors' | 'sinks', items: readonly T[]) =>
+    items.map((item, index) => ({ item, index })).filter(({ index }) => !broken.has(`${list}/${index}`));
+  const brokenNames = new Set(
+    (['sources', 'processors', 'sinks'] as const).flatMap((list) =>
+      spec[list]
+        .filter((_, i) => broken.has(`${list}/${i}`))
+        .map((stage) => (stage as { name?: unknown }).name)
+        .filter((name): name is string => typeof name === 'string'),
+    ),
+  );
 
   const stageKinds = new Map<string, string>();
   const declare = (name: string, path: string) => {
     if (stageKinds.has(name)) problems.push(document.problem(path, `stage name "${name}" is used twice`));
     stageKinds.set(name, path);
   };
-  spec.sources.forEach((s, i) => declare(s.name, `/sources/${i}/name`));
-  spec.processors.forEach((s, i) => declare(s.name, `/processors/${i}/name`));
-  spec.sinks.forEach((s, i) => declare(s.name, `/sinks/${i}/name`));
+  const sources_ = usable('sources', spec.sources);
+  const processors_ = usable('processors', spec.processors);
+  const sinks_ = usable('sinks', spec.sinks);
+  sources_.forEach(({ item, index }) => declare(item.name, `/sources/${index}/name`));
+  processors_.forEach(({ item, index }) => declare(item.name, `/processors/${index}/name`));
+  sinks_.forEach(({ item, index }) => declare(item.name, `/sinks/${index}/name`));
 
   const configOf = <P extends { config: import('@sinclair/typebox').TSchema }>(
     plugin: P,
@@ -153,7 +200,7 @@ export async function planPipeline(
   const streams = new Map<string, PlannedStream>();
   const streamsOfStage = new Map<string, PlannedStream[]>();
   const sources: PlannedSource[] = [];
-  for (const [i, stage] of spec.sources.entries()) {
+  for (const { item: stage, index: i } of sources_) {
     const path = `/sources/${i}`;
     const plugin = pluginOf('source', stage.plugin, path);
     if (!plugin) continue;
@@ -189,15 +236,15 @@ export async function planPipeline(
   }
 
   // Processors in dependency order.
-  const processorByName = new Map(spec.processors.map((p, i) => [p.name, { stage: p, index: i }]));
+  const processorByName = new Map(processors_.map(({ item, index }) => [item.name, { stage: item, index }]));
   const consumers = new Map<string, string[]>();
-  for (const stage of [...spec.processors, ...spec.sinks]) {
+  for (const { item: stage } of [...processors_, ...sinks_]) {
     for (const input of stage.inputs) {
       const upstream = input.split('/')[0]!;
       consumers.set(upstream, [...(consumers.get(upstream) ?? []), stage.name]);
     }
   }
-  const sinkNames = new Set(spec.sinks.map((s) => s.name));
+  const sinkNames = new Set(sinks_.map(({ item }) => item.name));
 
   const resolveInputs = (stage: ProcessorStage | SinkStage, path: string): PlannedStream[] | undefined => {
     const resolved: PlannedStream[] = [];
@@ -210,11 +257,18 @@ export async function planPipeline(
         ok = false;
         return;
       }
+      if (brokenNames.has(upstream) && !stageKinds.has(upstream)) {
+        ok = false; // the upstream stage is malformed; its own problem is reported already
+        return;
+      }
       if (!stageKinds.has(upstream)) {
+        const producers = [...sources_, ...processors_]
+          .map(({ item }) => item.name)
+          .filter((n) => n !== stage.name);
         problems.push(
           document.problem(
             at,
-            `unknown input "${input}"; stages that produce streams: ${[...streamsOfStage.keys(), ...processorByName.keys()].join(', ') || 'none'}`,
+            `unknown input "${input}"; stages that produce streams: ${producers.join(', ') || 'none'}`,
           ),
         );
         ok = false;
@@ -228,7 +282,7 @@ export async function planPipeline(
       const match =
         streamName === undefined
           ? candidates
-          : candidates.filter((c) => c.ref === `${upstream}/${streamName}` || c.ref === upstream);
+          : candidates.filter((c) => c.ref === `${upstream}/${streamName}`);
       if (match.length === 1) resolved.push(match[0]!);
       else {
         problems.push(
@@ -299,7 +353,7 @@ export async function planPipeline(
       );
     }
     const multiInputConsumer = downstream.some((c) => {
-      const s = processorByName.get(c)?.stage ?? spec.sinks.find((k) => k.name === c);
+      const s = processorByName.get(c)?.stage ?? sinks_.find(({ item }) => item.name === c)?.item;
       return (s?.inputs.length ?? 0) > 1;
     });
     const materialized = stage.shared || plugin.stateful || downstream.length !== 1 || multiInputConsumer;
@@ -316,15 +370,37 @@ export async function planPipeline(
     lineage.set(name, plan.lineage);
     processors.push({ stage, plugin, config, inputs, plan, output });
   };
-  for (const stage of spec.processors) planProcessor(stage.name);
+  for (const { item } of processors_) planProcessor(item.name);
 
   const sinks: PlannedSink[] = [];
-  for (const [i, stage] of spec.sinks.entries()) {
+  for (const { item: stage, index: i } of sinks_) {
     const path = `/sinks/${i}`;
     const plugin = pluginOf('sink', stage.plugin, path);
     const config = plugin ? configOf(plugin, stage.config, path, stage.name) : undefined;
     const inputs = resolveInputs(stage, path);
     if (plugin && config !== undefined && inputs) sinks.push({ stage, plugin, config, inputs });
+  }
+
+  // Two writers of one topic would interleave unrelated events under one schema subject.
+  const writers = new Map<string, string>();
+  const written = [
+    ...sources.flatMap((s) =>
+      [...s.streams.values()].map((t) => [t.topic, `/sources/${spec.sources.indexOf(s.stage)}`] as const),
+    ),
+    ...processors
+      .filter((p) => p.output.materialized)
+      .map((p) => [p.output.topic, `/processors/${spec.processors.indexOf(p.stage)}`] as const),
+  ];
+  for (const [topic, path] of written) {
+    const first = writers.get(topic);
+    if (first)
+      problems.push(
+        document.problem(
+          path,
+          `topic "${topic}" is already written by the stage at ${first}; rename one of them`,
+        ),
+      );
+    else writers.set(topic, path);
   }
 
   if (problems.length > 0) fail();

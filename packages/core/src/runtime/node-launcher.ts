@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { collectIssues } from '../contract/config-schema.js';
 import { Value } from '@sinclair/typebox/value';
-import { planPipeline, type PipelinePlan } from '../pipeline/planner.js';
+import { planPipeline, sharedTopicProblems, type PipelinePlan } from '../pipeline/planner.js';
 import { DocumentError, SourceDocument, type Problem } from '../pipeline/source-document.js';
 import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { NodeConfigSchema, type NodeConfig } from './node-config.js';
@@ -47,6 +47,7 @@ export async function planPipelineFiles(
     if (count > 1)
       problems.push({ path: '/name', message: `pipeline name "${name}" is used by ${count} files` });
   }
+  problems.push(...sharedTopicProblems(plans));
   if (problems.length > 0) throw new DocumentError('pipelines are invalid', problems);
   return plans;
 }
