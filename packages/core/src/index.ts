@@ -32,3 +32,5 @@ export * from './transport/embedded/index.js';
 export * from './transport/partitioner.js';
 /** The metrics registry type plugins' metrics live on; re-exported so tests and tools need no prom-client of their own. */
 export { Registry } from 'prom-client';
+/** Replaces a file so that after a crash or power loss it holds either the old or the new content. */
+export { writeFileDurably } from './transport/embedded/durable-file.js';

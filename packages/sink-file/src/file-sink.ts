@@ -20,12 +20,14 @@ const config = Type.Object(
 
 /**
  * Appends change events to a JSON Lines file, one line per event with its input position. Replays
- * after a crash are skipped by position, so the file holds every event exactly once.
+ * of the same input records (a restart before offsets were committed) are skipped by their input position.
+ * Events a source produced twice — an at-least-once replay upstream — arrive at new positions and are
+ * written twice.
  */
 export const fileSink = defineSink({
   name: 'file',
   version: '0.1.0',
-  description: 'Appends change events to a JSON Lines file; idempotent across restarts.',
+  description: 'Appends change events to a JSON Lines file; redelivered input records are skipped.',
   config,
   async create(cfg, ctx) {
     await mkdir(dirname(cfg.path), { recursive: true });

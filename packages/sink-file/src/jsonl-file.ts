@@ -1,4 +1,5 @@
 import { open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { writeFileDurably } from '@datamesh/core';
 
 /** How far the file is known to be complete, and the newest input offset in it per topic-partition. */
 export interface FileWatermark {
@@ -60,9 +61,14 @@ export class JsonlFile {
     if (fsync) await this.handle.sync();
     this.watermark.bytes += text.length;
     for (const line of lines) noteOffset(this.watermark, line);
+    // Durable only when the data is: with fsync off, a power loss may leave a watermark past the data.
     const sidecar = `${this.path}.watermark.json`;
-    await writeFile(`${sidecar}.tmp`, JSON.stringify(this.watermark));
-    await rename(`${sidecar}.tmp`, sidecar);
+    if (fsync) {
+      await writeFileDurably(sidecar, JSON.stringify(this.watermark));
+    } else {
+      await writeFile(`${sidecar}.tmp`, JSON.stringify(this.watermark));
+      await rename(`${sidecar}.tmp`, sidecar);
+    }
   }
 
   close(): Promise<void> {
