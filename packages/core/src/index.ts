@@ -7,6 +7,7 @@ export * from './contract/abortable-delay.js';
 export * from './schema/avro.js';
 export * from './schema/envelope-schema.js';
 export * from './transport/transport.js';
+export * from './transport/read-to-end.js';
 export * from './metrics/standard-metrics.js';
 export { Type } from '@sinclair/typebox';
 export * from './schema/wire-format.js';

@@ -10,6 +10,7 @@ import {
   NodeConfigSchema,
   parseConfig,
   planPipeline,
+  readToEnd,
   PluginRegistry,
   SourceDocument,
   type ChangeEvent,
@@ -90,18 +91,10 @@ export async function runTestPipeline(options: TestPipelineOptions): Promise<Tes
       const reader = await EmbeddedTransport.open({ dir: join(dataDir, 'log'), readOnly: true });
       try {
         const codec = new EventCodec(await LocalSchemaRegistry.open(join(dataDir, 'schemas.json')));
-        const consumer = reader.consumer({
-          group: `testkit-read-${Date.now()}`,
-          topics: [topic],
-          fromBeginning: true,
-        });
         const events: ChangeEvent[] = [];
-        for (;;) {
-          const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 0 });
-          if (records.length === 0) break;
+        for await (const records of readToEnd(reader, topic)) {
           for (const record of records) events.push(await codec.decode(record));
         }
-        await consumer.close();
         return events;
       } finally {
         await reader.close();

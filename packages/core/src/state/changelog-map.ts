@@ -1,3 +1,4 @@
+import { readToEnd } from '../transport/read-to-end.js';
 import type { Producer, Transport } from '../transport/transport.js';
 
 /**
@@ -18,25 +19,15 @@ export class ChangelogMap {
   static async open(transport: Transport, topic: string): Promise<ChangelogMap> {
     await transport.ensureTopic(topic, { partitions: 1, compacted: true });
     const map = new ChangelogMap(topic, transport.producer());
-    const consumer = transport.consumer({
+    for await (const records of readToEnd(transport, topic, {
       group: `${topic}.restore.${process.pid}.${Date.now()}`,
-      topics: [topic],
-      fromBeginning: true,
-    });
-    try {
-      for (;;) {
-        const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 0 });
-        // Nothing more within a zero wait: the replay reached the end of the topic.
-        if (records.length === 0) break;
-        for (const record of records) {
-          if (!record.key) continue;
-          const key = record.key.toString('utf8');
-          if (record.value === null) map.values.delete(key);
-          else map.values.set(key, JSON.parse(record.value.toString('utf8')));
-        }
+    })) {
+      for (const record of records) {
+        if (!record.key) continue;
+        const key = record.key.toString('utf8');
+        if (record.value === null) map.values.delete(key);
+        else map.values.set(key, JSON.parse(record.value.toString('utf8')));
       }
-    } finally {
-      await consumer.close();
     }
     return map;
   }
