@@ -1,5 +1,13 @@
-import { Command, Flags } from '@oclif/core';
-import { ConfigError, DocumentError, formatProblem, type PluginRegistry } from '@datamesh/core';
+import { Command, Errors, Flags } from '@oclif/core';
+import {
+  ConfigError,
+  DirLockedError,
+  DocumentError,
+  formatProblem,
+  type PluginRegistry,
+  type Problem,
+} from '@datamesh/core';
+import { NoEmbeddedLogError } from './embedded-log.js';
 import { loadPlugins } from './plugin-loader.js';
 
 /** Exit codes scripts can rely on. */
@@ -22,19 +30,58 @@ export abstract class MeshCommand extends Command {
     return registry;
   }
 
-  /** Turns the errors users cause into a clear message and exit code 2; the rest are failures (1). */
+  /**
+   * Turns the errors users cause into a clear message and exit code 2; the rest are failures (1). With --json,
+   * the outcome is JSON on stdout: `{ valid: false, problems }` for an invalid document, `{ error }` otherwise.
+   */
   protected override async catch(
     error: Error & { exitCode?: number; oclif?: { exit?: number } },
   ): Promise<unknown> {
+    const json = this.jsonEnabled();
     if (error instanceof DocumentError) {
-      this.logToStderr(error.message.split('\n')[0]!);
-      for (const problem of error.problems) this.logToStderr(`  ${formatProblem(problem)}`);
+      if (json) this.logJson({ valid: false, problems: error.problems.map(problemJson) });
+      else {
+        this.logToStderr(error.message.split('\n')[0]!);
+        for (const problem of error.problems) this.logToStderr(`  ${formatProblem(problem)}`);
+      }
       this.exit(EXIT.invalid);
     }
     if (error instanceof ConfigError) {
-      this.logToStderr(error.message);
+      if (json) this.logJson({ error: error.message });
+      else this.logToStderr(error.message);
       this.exit(EXIT.invalid);
+    }
+    const message = userErrorMessage(error);
+    if (message !== undefined) {
+      if (json) {
+        this.logJson({ error: message });
+        this.exit(EXIT.invalid);
+      }
+      return super.catch(new Errors.CLIError(message, { exit: EXIT.invalid }));
+    }
+    if (json && !(error instanceof Errors.ExitError)) {
+      this.logJson({ error: error.message });
+      this.exit(error.oclif?.exit ?? EXIT.failure);
     }
     return super.catch(error);
   }
+}
+
+/** A problem as --json prints it: where (file, line, column: null when unknown) and what. */
+function problemJson(problem: Problem) {
+  return {
+    path: problem.path,
+    message: problem.message,
+    file: problem.location?.file ?? null,
+    line: problem.location?.line ?? null,
+    column: problem.location?.column ?? null,
+  };
+}
+
+/** What to tell the user for errors they can fix themselves, with a hint; undefined for the rest. */
+function userErrorMessage(error: Error): string | undefined {
+  if (error instanceof DirLockedError)
+    return `another datamesh process (pid ${error.pid}) is using ${error.dir}; stop it or use another data dir`;
+  if (error instanceof NoEmbeddedLogError) return error.message;
+  return undefined;
 }

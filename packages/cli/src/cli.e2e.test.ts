@@ -122,6 +122,61 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
   });
 });
 
+describe('mesh pipeline validate --json: the outcome as JSON on stdout, even when invalid', () => {
+  it('invalid YAML: {"valid": false, "problems": [...]} with file, line and column, exit code 2', async () => {
+    const file = await writePipeline(
+      'bad-json.yaml',
+      `${header}sources:\n  - name: orders\n   plugin: datagen\n`,
+    );
+    const { status, stdout, stderr } = mesh(['pipeline', 'validate', file, '--json'], env);
+    expect(status).toBe(2);
+    const result = JSON.parse(stdout) as { valid: boolean; problems: Record<string, unknown>[] };
+    expect(result.valid).toBe(false);
+    expect(result.problems[0]).toEqual({
+      path: '',
+      message: expect.any(String),
+      file,
+      line: 6,
+      column: expect.any(Number),
+    });
+    expect(stderr).toBe('');
+  });
+
+  it('an unknown plugin', async () => {
+    const file = await writePipeline(
+      'unknown-json.yaml',
+      `${header}sources:\n  - { name: orders, plugin: oracle }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: /tmp/x } }\n`,
+    );
+    const { status, stdout } = mesh(['pipeline', 'validate', file, '--json'], env);
+    expect(status).toBe(2);
+    expect((JSON.parse(stdout) as { problems: unknown[] }).problems).toContainEqual({
+      path: '/sources/0/plugin',
+      message: expect.stringMatching(/^unknown source plugin "oracle"/),
+      file,
+      line: 5,
+      column: 29,
+    });
+  });
+
+  it('a valid pipeline: its plan, exit code 0', () => {
+    const demo = fileURLToPath(new URL('../../../examples/demo/pipeline.yaml', import.meta.url));
+    const { status, stdout } = mesh(['pipeline', 'validate', demo, '--json'], env);
+    expect(status).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ pipeline: 'orders-masked', valid: true });
+  });
+});
+
+describe('--port takes a TCP port', () => {
+  it.each([
+    ['node start', ['node', 'start', '--config', 'node.yaml']],
+    ['demo', ['demo', '--duration', '1']],
+  ])('mesh %s refuses 70000 before doing anything, exit code 2', (_, command) => {
+    const { status, stderr } = mesh([...command, '--port', '70000'], env, home);
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/Expected an integer less than or equal to 65535 but received: 70000/);
+  });
+});
+
 describe('third-party plugins', () => {
   it('a linked plugin is discovered, runs in a pipeline, and its metrics appear labelled; a malformed one is refused and the node still starts', async () => {
     const link = (dir: string) => mesh(['plugins', 'link', join(fixtures, dir), '--no-install'], env);

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { EmbeddedTransport, MeshNode, type Logger, type NodeConfig, type PipelinePlan } from '@datamesh/core';
+import { MeshNode, type Logger, type NodeConfig, type PipelinePlan } from '@datamesh/core';
+import { openEmbeddedLog } from './embedded-log.js';
 
 export interface RunningNode {
   readonly node: MeshNode;
@@ -17,10 +17,7 @@ export async function runNode(
   plans: readonly PipelinePlan[],
   logger: Logger,
 ): Promise<RunningNode> {
-  const transport = await EmbeddedTransport.open({
-    dir: join(config.dataDir, 'log'),
-    fsync: config.transport.fsync,
-  });
+  const transport = await openEmbeddedLog(config.dataDir, { fsync: config.transport.fsync });
   const node = await MeshNode.start({ config, plans, transport, logger });
   let signals = 0;
   let resolveStopped!: () => void;

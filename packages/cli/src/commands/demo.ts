@@ -11,6 +11,7 @@ import {
 } from '@datamesh/core';
 import { MeshCommand } from '../base-command.js';
 import { demoPipeline } from '../demo-pipeline.js';
+import { openEmbeddedLog } from '../embedded-log.js';
 import { metricSum } from '../metric-reader.js';
 import { runNode } from '../node-runner.js';
 
@@ -41,14 +42,23 @@ export default class Demo extends MeshCommand {
       description: 'Stop after this many seconds (default: run until Ctrl-C).',
       min: 1,
     }),
-    port: Flags.integer({ default: 0, description: 'Port of /metrics and /health (0 picks a free one).' }),
+    port: Flags.integer({
+      default: 0,
+      min: 0,
+      max: 65535,
+      description: 'Port of /metrics and /health (0 picks a free one).',
+    }),
     fresh: Flags.boolean({ description: 'Delete the demo’s data dir first.' }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Demo);
     const dataDir = resolve(flags['data-dir']);
-    if (flags.fresh) await rm(dataDir, { recursive: true, force: true });
+    if (flags.fresh) {
+      // Not from under a demo still running there: opening the log fails while another process holds it.
+      if (await isDirectory(join(dataDir, 'log'))) await (await openEmbeddedLog(dataDir)).close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
     const outFile = join(dataDir, 'out', 'orders.jsonl');
     const registry = await this.registry(flags['plugin-dir'] ?? []);
     const missing = ['source:datagen', 'processor:mask', 'sink:file'].filter((id) => {
@@ -114,4 +124,8 @@ export default class Demo extends MeshCommand {
     );
     this.log(`look at them: mesh topic tail orders.orders --data-dir ${flags['data-dir']} --limit 5`);
   }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }

@@ -21,7 +21,11 @@ export default class NodeStart extends MeshCommand {
       multiple: true,
       description: 'Extra pipeline file to run (repeatable).',
     }),
-    port: Flags.integer({ description: 'Port of the /metrics and /health server (overrides the config).' }),
+    port: Flags.integer({
+      min: 0,
+      max: 65535,
+      description: 'Port of the /metrics and /health server (overrides the config).',
+    }),
     'log-level': Flags.string({
       options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       description: 'Overrides the config.',
