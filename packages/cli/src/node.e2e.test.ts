@@ -163,3 +163,109 @@ describe('mesh demo', () => {
     expect(result.stdout).toMatch(/demo stopped cleanly after 2\.\d s/);
   });
 });
+
+/** Errors unwrapped: oclif wraps them at 80 columns when stderr is not a terminal. */
+const wide = () => ({ ...env, OCLIF_COLUMNS: '1000' });
+
+/** A `mesh demo` running in the background until it showed events flowing. */
+async function startDemo(dataDir: string) {
+  const child = spawn(process.execPath, [CLI_BIN, 'demo', '--data-dir', dataDir, '--rate', '200'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  await eventually(() => (/events: generated \d+ · written [1-9]\d* /.test(stdout) ? true : undefined));
+  return { child, exited };
+}
+
+describe('mesh topic tail', () => {
+  it('without a topic or --list says what to pass, exit code 2', () => {
+    const { status, stderr } = mesh(['topic', 'tail', '--data-dir', join(home, 'nowhere')], wide());
+    expect(status).toBe(2);
+    expect(stderr).toContain(
+      'name the topic to tail (mesh topic tail <topic>), or pass --list to see the topics',
+    );
+  });
+
+  it('on a data dir with no embedded log suggests --data-dir, exit code 2', () => {
+    const dataDir = join(home, 'nowhere');
+    for (const args of [['orders.orders'], ['--list']]) {
+      const { status, stderr } = mesh(['topic', 'tail', ...args, '--data-dir', dataDir], wide());
+      expect(status).toBe(2);
+      expect(stderr).toContain(
+        `the data dir ${dataDir} has no embedded log; pass the node's data dir with --data-dir`,
+      );
+    }
+  });
+
+  it('--list shows the topics with partition count and end offsets; --all adds internal ones; --json too', () => {
+    const dataDir = join(home, 'listed');
+    const demo = mesh(['demo', '--data-dir', dataDir, '--duration', '1', '--rate', '500'], env);
+    expect(demo.status).toBe(0);
+    const generated = Number(/(\d+) events generated/.exec(demo.stdout)![1]);
+
+    const text = mesh(['topic', 'tail', '--list', '--data-dir', dataDir], env);
+    expect(text.status).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^TOPIC +PARTITIONS +END OFFSETS$/);
+    expect(lines.slice(1).map((l) => l.split(/ +/)[0])).toEqual(['orders.orders']);
+    const offsets = lines[1]!.split(/ +/).slice(2).map(Number);
+    expect(lines[1]!.split(/ +/)[1]).toBe('4');
+    expect(offsets.reduce((a, b) => a + b, 0)).toBe(generated);
+
+    const json = mesh(['topic', 'tail', '--list', '--all', '--json', '--data-dir', dataDir], env);
+    expect(json.status).toBe(0);
+    const { topics } = JSON.parse(json.stdout) as {
+      topics: { name: string; partitions: number; endOffsets: number[] }[];
+    };
+    expect(topics.map((t) => t.name)).toContain('__datamesh_positions');
+    expect(topics.find((t) => t.name === 'orders.orders')).toEqual({
+      name: 'orders.orders',
+      partitions: 4,
+      endOffsets: offsets,
+    });
+  });
+});
+
+describe('a data dir another process holds', () => {
+  it('a second demo or node refuses it, naming the pid, exit code 2; --fresh deletes nothing; tail still reads', async () => {
+    const dataDir = join(home, 'held');
+    const first = await startDemo(dataDir);
+    try {
+      const message = `another datamesh process (pid ${first.child.pid}) is using ${join(dataDir, 'log')}; stop it or use another data dir`;
+      for (const args of [
+        ['demo', '--data-dir', dataDir, '--duration', '1'],
+        ['demo', '--data-dir', dataDir, '--duration', '1', '--fresh'],
+      ]) {
+        const { status, stderr } = mesh(args, wide());
+        expect(status).toBe(2);
+        expect(stderr).toContain(message);
+      }
+      const pipeline = join(home, 'held-pipeline.yaml');
+      await writeFile(
+        pipeline,
+        'apiVersion: datamesh/v1\nkind: Pipeline\nname: held\nsources:\n  - { name: orders, plugin: datagen }\n' +
+          `sinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: ${join(home, 'held.jsonl')} } }\n`,
+      );
+      const config = join(home, 'held-node.yaml');
+      await writeFile(
+        config,
+        `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${dataDir}\nhttp: { port: 0 }\npipelines: [${pipeline}]\n`,
+      );
+      const node = mesh(['node', 'start', '--config', config], wide());
+      expect(node.status).toBe(2);
+      expect(node.stderr).toContain(message);
+
+      // --fresh left the running demo's data alone, and the log can still be read beside it.
+      expect((await readLines(join(dataDir, 'out', 'orders.jsonl'))).length).toBeGreaterThan(0);
+      const listed = mesh(['topic', 'tail', '--list', '--data-dir', dataDir], env);
+      expect(listed.status).toBe(0);
+      expect(listed.stdout).toMatch(/^orders\.orders +4 /m);
+    } finally {
+      first.child.kill('SIGINT');
+    }
+    expect(await first.exited).toBe(0);
+  });
+});
