@@ -166,6 +166,25 @@ describe('mesh pipeline validate --json: the outcome as JSON on stdout, even whe
   });
 });
 
+describe('${NAME} in a pipeline reads the environment', () => {
+  const body = `${header}sources:\n  - { name: orders, plugin: datagen }\nsinks:\n  - name: out\n    plugin: file\n    inputs: [orders]\n    config: { path: "\${OUT_DIR}/orders-$\${x}.jsonl" }\n`;
+
+  it('a set variable is substituted', async () => {
+    const file = await writePipeline('env.yaml', body);
+    const { status, stdout } = mesh(['pipeline', 'validate', file], { ...env, OUT_DIR: home });
+    expect(status).toBe(0);
+    expect(stdout).toContain('pipeline "p" is valid');
+  });
+
+  it('an unset variable is a problem at its value, exit code 2', async () => {
+    const file = await writePipeline('env-unset.yaml', body);
+    const { OUT_DIR: _unset, ...withoutIt } = env;
+    const { status, stderr } = mesh(['pipeline', 'validate', file], withoutIt);
+    expect(status).toBe(2);
+    expect(stderr).toContain(`${file}:10:21 /sinks/0/config/path: environment variable OUT_DIR is not set`);
+  });
+});
+
 describe('--port takes a TCP port', () => {
   it.each([
     ['node start', ['node', 'start', '--config', 'node.yaml']],

@@ -7,7 +7,8 @@ export default class PipelineValidate extends MeshCommand {
   static override description =
     'Checks the file against the pipeline schema, the installed plugins and their config schemas, propagates schemas ' +
     'through the processors, and prints the plan: the tasks the node will run, which processors are fused, and which ' +
-    'topics are used. Every problem is reported with its line. Exit code 2 when the pipeline is invalid.';
+    'topics are used. Every problem is reported with its line. Exit code 2 when the pipeline is invalid. ' +
+    'String values may refer to environment variables as ${NAME} ($${ for a literal ${).';
   static override examples = [
     '<%= config.bin %> pipeline validate examples/demo/pipeline.yaml',
     '<%= config.bin %> pipeline validate pipeline.yaml --json',
@@ -21,7 +22,8 @@ export default class PipelineValidate extends MeshCommand {
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(PipelineValidate);
     const registry = await this.registry(flags['plugin-dir'] ?? []);
-    const plan = await planPipeline(await SourceDocument.read(args.file), registry);
+    // `${NAME}` in the file reads the environment (secrets stay out of pipeline files).
+    const plan = await planPipeline(await SourceDocument.read(args.file, { env: process.env }), registry);
     const summary = summarise(plan);
     if (!this.jsonEnabled()) {
       this.log(
