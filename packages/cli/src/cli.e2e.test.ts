@@ -166,6 +166,30 @@ describe('mesh pipeline validate --json: the outcome as JSON on stdout, even whe
   });
 });
 
+describe('config errors say what is allowed', () => {
+  it('a stage name that is not kebab-case', async () => {
+    const file = await writePipeline(
+      'bad-name.yaml',
+      `${header}sources:\n  - { name: Bad Name, plugin: datagen }\nsinks:\n  - { name: out, plugin: file, inputs: [orders], config: { path: /tmp/x } }\n`,
+    );
+    const { status, stderr } = mesh(['pipeline', 'validate', file], env);
+    expect(status).toBe(2);
+    expect(stderr).toContain(
+      `${file}:5:13 /sources/0/name: must be kebab-case: lowercase letters, digits and single dashes (got "Bad Name")`,
+    );
+  });
+
+  it('an fsync policy that does not exist', async () => {
+    const config = join(home, 'fsync-node.yaml');
+    await writeFile(config, 'apiVersion: datamesh/v1\nkind: Node\ntransport:\n  fsync: sometimes\n');
+    const { status, stderr } = mesh(['node', 'start', '--config', config], env);
+    expect(status).toBe(2);
+    expect(stderr).toContain(
+      `${config}:4:10 /transport/fsync: must be one of always, interval, never (got "sometimes")`,
+    );
+  });
+});
+
 describe('${NAME} in a pipeline reads the environment', () => {
   const body = `${header}sources:\n  - { name: orders, plugin: datagen }\nsinks:\n  - name: out\n    plugin: file\n    inputs: [orders]\n    config: { path: "\${OUT_DIR}/orders-$\${x}.jsonl" }\n`;
 
