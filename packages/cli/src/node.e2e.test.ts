@@ -130,6 +130,37 @@ describe('mesh node start', () => {
   });
 });
 
+describe('mesh node start: ${NAME} reads the environment', () => {
+  it('fills pipeline and node config values from it; an unset variable refuses to start, exit code 2', async () => {
+    const { out, config } = await nodeSetup('env', 100, 0);
+    const pipeline = config.replace('-node.yaml', '.yaml');
+    await writeFile(
+      pipeline,
+      (await readFile(pipeline, 'utf8')).replace(`path: ${out}`, 'path: "${OUT_FILE}"'),
+    );
+    await writeFile(
+      config,
+      (await readFile(config, 'utf8')).replace(/dataDir: (.*)/, 'dataDir: "$1${DATA_SUFFIX}"'),
+    );
+    const noSuffix = mesh(['node', 'start', '--config', config], env);
+    expect(noSuffix.status).toBe(2);
+    expect(noSuffix.stderr).toMatch(
+      /-node\.yaml:3:10 \/dataDir: environment variable DATA_SUFFIX is not set/,
+    );
+    const noOutFile = mesh(['node', 'start', '--config', config], { ...env, DATA_SUFFIX: '-env' });
+    expect(noOutFile.status).toBe(2);
+    expect(noOutFile.stderr).toMatch(
+      /env\.yaml:\d+:\d+ \/sinks\/0\/config\/path: environment variable OUT_FILE is not set/,
+    );
+
+    const node = new MeshNodeProcess(['--config', config], { ...env, OUT_FILE: out, DATA_SUFFIX: '-env' });
+    await node.url();
+    await eventually(async () => ((await readLines(out)).length >= 100 ? true : undefined));
+    node.child.kill('SIGTERM');
+    expect(await node.exited).toBe(0);
+  });
+});
+
 describe('mesh demo', () => {
   it('shows events flowing and stops cleanly on Ctrl-C', async () => {
     const dataDir = join(home, 'demo');

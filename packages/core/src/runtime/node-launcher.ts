@@ -2,7 +2,12 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { collectIssues } from '../contract/config-schema.js';
 import { Value } from '@sinclair/typebox/value';
 import { planPipeline, sharedTopicProblems, type PipelinePlan } from '../pipeline/planner.js';
-import { DocumentError, SourceDocument, type Problem } from '../pipeline/source-document.js';
+import {
+  DocumentError,
+  SourceDocument,
+  type DocumentOptions,
+  type Problem,
+} from '../pipeline/source-document.js';
 import type { PluginRegistry } from '../registry/plugin-registry.js';
 import { NodeConfigSchema, type NodeConfig } from './node-config.js';
 
@@ -12,9 +17,12 @@ export interface LoadedNodeConfig {
   readonly pipelineFiles: readonly string[];
 }
 
-/** Reads a node config file; every problem is reported with its line. `dataDir` is resolved against the file. */
-export async function loadNodeConfig(file: string): Promise<LoadedNodeConfig> {
-  return nodeConfigFrom(await SourceDocument.read(file), dirname(resolve(file)));
+/**
+ * Reads a node config file; every problem is reported with its line. `dataDir` is resolved against the file.
+ * `${NAME}` in string values is filled from `options.env` (core never reads `process.env`).
+ */
+export async function loadNodeConfig(file: string, options: DocumentOptions = {}): Promise<LoadedNodeConfig> {
+  return nodeConfigFrom(await SourceDocument.read(file, options), dirname(resolve(file)));
 }
 
 export function nodeConfigFrom(document: SourceDocument, baseDir: string): LoadedNodeConfig {
@@ -26,16 +34,17 @@ export function nodeConfigFrom(document: SourceDocument, baseDir: string): Loade
   return { config: { ...config, dataDir: at(config.dataDir) }, pipelineFiles: config.pipelines.map(at) };
 }
 
-/** Plans every pipeline file; problems of all files are reported together. */
+/** Plans every pipeline file; problems of all files are reported together. `${NAME}` reads `options.env`. */
 export async function planPipelineFiles(
   files: readonly string[],
   registry: PluginRegistry,
+  options: DocumentOptions = {},
 ): Promise<PipelinePlan[]> {
   const plans: PipelinePlan[] = [];
   const problems: Problem[] = [];
   for (const file of files) {
     try {
-      plans.push(await planPipeline(await SourceDocument.read(file), registry));
+      plans.push(await planPipeline(await SourceDocument.read(file, options), registry));
     } catch (error) {
       if (!(error instanceof DocumentError)) throw error;
       problems.push(...error.problems);

@@ -34,7 +34,8 @@ export default class NodeStart extends MeshCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(NodeStart);
-    const loaded = await loadNodeConfig(flags.config);
+    // `${NAME}` in the node config and pipeline files reads the environment (secrets stay out of files).
+    const loaded = await loadNodeConfig(flags.config, { env: process.env });
     const config: NodeConfig = {
       ...loaded.config,
       http: { ...loaded.config.http, ...(flags.port === undefined ? {} : { port: flags.port }) },
@@ -49,7 +50,7 @@ export default class NodeStart extends MeshCommand {
         { exit: 2 },
       );
     const registry = await this.registry(flags['plugin-dir'] ?? []);
-    const plans = await planPipelineFiles(files, registry);
+    const plans = await planPipelineFiles(files, registry, { env: process.env });
     const logger = createLogger({ level: config.log.level });
     const running = await runNode(config, plans, logger);
     await running.stopped;
