@@ -1,30 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, eventually, mesh, MeshNodeProcess, which } from './__fixtures__/mesh-process.js';
+import { isolatedHome, eventually, mesh, MeshNodeProcess, which } from './__fixtures__/mesh-process.js';
 
 const fixtures = fileURLToPath(new URL('../../core/src/registry/__fixtures__/', import.meta.url));
 let home: string;
 let env: NodeJS.ProcessEnv;
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  assertBuilt();
-  home = await mkdtemp(join(tmpdir(), 'datamesh-cli-'));
-  // Each run gets its own oclif data/config/cache dirs, so linked plugins never leak between runs.
-  env = {
-    ...process.env,
-    HOME: home,
-    XDG_DATA_HOME: join(home, 'data'),
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-  };
+  ({ home, env, remove } = await isolatedHome('datamesh-cli-'));
 });
 
 afterAll(async () => {
-  await rm(home, { recursive: true, force: true });
+  await remove();
 });
 
 async function writePipeline(name: string, body: string): Promise<string> {

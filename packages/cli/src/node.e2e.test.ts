@@ -1,27 +1,19 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, CLI_BIN, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+import { isolatedHome, CLI_BIN, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  assertBuilt();
-  home = await mkdtemp(join(tmpdir(), 'datamesh-node-e2e-'));
-  env = {
-    ...process.env,
-    HOME: home,
-    XDG_DATA_HOME: join(home, 'data'),
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-  };
+  ({ home, env, remove } = await isolatedHome('datamesh-node-e2e-'));
 });
 
 afterAll(async () => {
-  await rm(home, { recursive: true, force: true });
+  await remove();
 });
 
 interface Line {

@@ -1,5 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -89,4 +92,23 @@ export async function eventually<T>(
 export function which(binary: string): string | undefined {
   const result = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
   return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+/**
+ * A temp HOME with its own oclif data, config and cache dirs, so linked plugins never leak between test
+ * files or runs. Checks the CLI is built; `remove()` deletes the folder.
+ */
+export async function isolatedHome(
+  prefix: string,
+): Promise<{ home: string; env: NodeJS.ProcessEnv; remove(): Promise<void> }> {
+  assertBuilt();
+  const home = await mkdtemp(join(tmpdir(), prefix));
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_DATA_HOME: join(home, 'data'),
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+  };
+  return { home, env, remove: () => rm(home, { recursive: true, force: true }) };
 }

@@ -3,11 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { defineProcessor, defineSink, type SinkRecord } from '../contract/plugin.js';
+import { defineProcessor } from '../contract/plugin.js';
 import { METRIC } from '../metrics/standard-metrics.js';
 import { EmbeddedTransport } from '../transport/embedded/index.js';
 import type { Transport } from '../transport/transport.js';
-import { countingSource, metricValue, startTestNode, until, values } from './__fixtures__/test-node.js';
+import {
+  collectingSink,
+  countingSource,
+  metricValue,
+  startTestNode,
+  until,
+  values,
+} from './__fixtures__/test-node.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -24,33 +31,6 @@ const dropAll = defineProcessor({
   plan: (inputs) => ({ keySchema: inputs[0]!.keySchema, valueSchema: inputs[0]!.valueSchema, lineage: [] }),
   create: () => ({ process: () => [] }),
 });
-
-function collectingSink(options: { failFirstWrite?: boolean; failClose?: boolean } = {}) {
-  const flushed: SinkRecord[] = [];
-  let writes = 0;
-  const plugin = defineSink({
-    name: 'collect',
-    version: '1.0.0',
-    config: Type.Object({}),
-    create() {
-      let pending: SinkRecord[] = [];
-      return {
-        async write(records) {
-          if (options.failFirstWrite && writes++ === 0) throw new Error('disk full (first write only)');
-          pending.push(...records);
-        },
-        async flush() {
-          flushed.push(...pending);
-          pending = [];
-        },
-        async close() {
-          if (options.failClose) throw new Error('close failed too');
-        },
-      };
-    },
-  });
-  return { plugin, flushed };
-}
 
 describe('delivery', () => {
   it('commits input offsets on time even when every event is filtered out', async () => {

@@ -5,9 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { defineProcessor, defineSink, defineSource, type SinkRecord } from '../contract/plugin.js';
+import { defineProcessor, defineSink, defineSource } from '../contract/plugin.js';
 import { EmbeddedTransport } from '../transport/embedded/index.js';
-import { counterSchemas, countingSource, startTestNode, until, values } from './__fixtures__/test-node.js';
+import {
+  collectingSink,
+  counterSchemas,
+  countingSource,
+  startTestNode,
+  until,
+  values,
+} from './__fixtures__/test-node.js';
 
 const double = defineProcessor({
   name: 'double',
@@ -27,30 +34,13 @@ const double = defineProcessor({
   }),
 });
 
-/** Keeps flushed records in a shared array, so the test sees exactly what became durable. */
-const flushed: SinkRecord[] = [];
-const memorySink = defineSink({
-  name: 'memory',
-  version: '1.0.0',
-  config: Type.Object({}),
-  create() {
-    let pending: SinkRecord[] = [];
-    return {
-      async write(records) {
-        pending.push(...records);
-      },
-      async flush() {
-        flushed.push(...pending);
-        pending = [];
-      },
-    };
-  },
-});
+let sink = collectingSink();
+const flushed = () => sink.flushed;
 
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'datamesh-node-'));
-  flushed.length = 0;
+  sink = collectingSink();
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -59,30 +49,32 @@ afterEach(async () => {
 const startNode = (total: number) =>
   startTestNode({
     dir,
-    plugins: [countingSource(), double, memorySink],
+    plugins: [countingSource(), double, sink.plugin],
     pipeline: {
       name: 'counts',
       sources: [{ name: 'src', plugin: 'counting', config: { total } }],
       processors: [{ name: 'twice', plugin: 'double', inputs: ['src'] }],
-      sinks: [{ name: 'mem', plugin: 'memory', inputs: ['twice'] }],
+      sinks: [{ name: 'mem', plugin: 'collect', inputs: ['twice'] }],
     },
   });
 
 describe('MeshNode', () => {
   it('moves every event from source through the fused processor into the sink, in order per key', async () => {
     const node = await startNode(500);
-    await until(() => flushed.length >= 500);
+    await until(() => flushed().length >= 500);
     await node.stop();
-    expect(values(flushed).sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => (i + 1) * 2));
+    expect(values(flushed()).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 500 }, (_, i) => (i + 1) * 2),
+    );
     for (let key = 0; key < 7; key++) {
-      const ofKey = values(flushed.filter((r) => r.event.key?.['id'] === key));
+      const ofKey = values(flushed().filter((r) => r.event.key?.['id'] === key));
       expect(ofKey).toEqual([...ofKey].sort((a, b) => a - b));
     }
   });
 
   it('serves metrics labelled by pipeline, stage and plugin, and health', async () => {
     const node = await startNode(100);
-    await until(() => flushed.length >= 100);
+    await until(() => flushed().length >= 100);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(metrics).toMatch(
       /datamesh_events_out_total\{pipeline="counts",stage="src",plugin="counting",kind="source"\} 100/,
@@ -91,7 +83,7 @@ describe('MeshNode', () => {
       /datamesh_events_in_total\{pipeline="counts",stage="twice",plugin="double",kind="processor"\} 100/,
     );
     expect(metrics).toMatch(
-      /datamesh_events_out_total\{pipeline="counts",stage="mem",plugin="memory",kind="sink"\} 100/,
+      /datamesh_events_out_total\{pipeline="counts",stage="mem",plugin="collect",kind="sink"\} 100/,
     );
     const health = (await (await fetch(`${node.url}/health`)).json()) as {
       status: string;
@@ -104,13 +96,15 @@ describe('MeshNode', () => {
 
   it('resumes after a stop from the committed positions: nothing lost, nothing repeated', async () => {
     const first = await startNode(300);
-    await until(() => flushed.length >= 300);
+    await until(() => flushed().length >= 300);
     await first.stop();
     const second = await startNode(600);
-    await until(() => flushed.length >= 600);
+    await until(() => flushed().length >= 600);
     await new Promise((r) => setTimeout(r, 200));
     await second.stop();
-    expect(values(flushed).sort((a, b) => a - b)).toEqual(Array.from({ length: 600 }, (_, i) => (i + 1) * 2));
+    expect(values(flushed()).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 600 }, (_, i) => (i + 1) * 2),
+    );
   });
 
   it('is not starved by a source that answers "nothing" at once', async () => {
@@ -128,11 +122,11 @@ describe('MeshNode', () => {
     });
     const node = await startTestNode({
       dir,
-      plugins: [eager, memorySink],
+      plugins: [eager, sink.plugin],
       pipeline: {
         name: 'idle',
         sources: [{ name: 'src', plugin: 'eager-idle' }],
-        sinks: [{ name: 'mem', plugin: 'memory', inputs: ['src'] }],
+        sinks: [{ name: 'mem', plugin: 'collect', inputs: ['src'] }],
       },
     });
     // Were the source spinning, neither this timer nor the request below would ever be served.
@@ -150,17 +144,17 @@ describe('MeshNode', () => {
       await expect(
         startTestNode({
           dir,
-          plugins: [countingSource(), memorySink],
+          plugins: [countingSource(), sink.plugin],
           pipeline: {
             name: 'busy',
             sources: [{ name: 'src', plugin: 'counting', config: { total: 100 } }],
-            sinks: [{ name: 'mem', plugin: 'memory', inputs: ['src'] }],
+            sinks: [{ name: 'mem', plugin: 'collect', inputs: ['src'] }],
           },
           port,
         }),
       ).rejects.toThrow(/EADDRINUSE/);
       await new Promise((r) => setTimeout(r, 200));
-      expect(flushed).toEqual([]);
+      expect(flushed()).toEqual([]);
       // The transport was closed: its lock is free for the next node.
       const reopened = await EmbeddedTransport.open({ dir: join(dir, 'log') });
       await reopened.close();

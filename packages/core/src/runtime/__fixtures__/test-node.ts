@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { defineSource, type Plugin, type SinkRecord } from '../../contract/plugin.js';
+import { defineSink, defineSource, type Plugin, type SinkRecord } from '../../contract/plugin.js';
 import type { Position } from '../../contract/context.js';
 import { envelopeSchemas } from '../../schema/envelope-schema.js';
 import { createLogger } from '../../logging/logger.js';
@@ -125,4 +125,32 @@ export async function metricValue(
   return samples
     .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
+}
+
+/** A sink that keeps what it flushed, so a test sees exactly what became durable. */
+export function collectingSink(options: { failFirstWrite?: boolean; failClose?: boolean } = {}) {
+  const flushed: SinkRecord[] = [];
+  let writes = 0;
+  const plugin = defineSink({
+    name: 'collect',
+    version: '1.0.0',
+    config: Type.Object({}),
+    create() {
+      let pending: SinkRecord[] = [];
+      return {
+        async write(records) {
+          if (options.failFirstWrite && writes++ === 0) throw new Error('disk full (first write only)');
+          pending.push(...records);
+        },
+        async flush() {
+          flushed.push(...pending);
+          pending = [];
+        },
+        async close() {
+          if (options.failClose) throw new Error('close failed too');
+        },
+      };
+    },
+  });
+  return { plugin, flushed };
 }
