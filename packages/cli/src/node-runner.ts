@@ -4,7 +4,7 @@ import { openEmbeddedLog } from './embedded-log.js';
 export interface RunningNode {
   readonly node: MeshNode;
   /** Resolves once the node stopped (after a signal, `stop()` or the optional duration). */
-  readonly stopped: Promise<void>;
+  readonly stopped: Promise<{ clean: boolean }>;
   stop(): Promise<void>;
 }
 
@@ -20,15 +20,17 @@ export async function runNode(
   const transport = await openEmbeddedLog(config.dataDir, { fsync: config.transport.fsync });
   const node = await MeshNode.start({ config, plans, transport, logger });
   let signals = 0;
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let resolveStopped!: (result: { clean: boolean }) => void;
+  const stopped = new Promise<{ clean: boolean }>((resolve) => (resolveStopped = resolve));
   const stop = async () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     const { clean } = await node.stop();
-    // A task that failed while draining, or did not drain in time: scripts must see it.
+    // A task that failed while draining, or did not drain in time: scripts must see it, and a task still
+    // stuck in a plugin must not keep the process alive.
+    if (!clean) setTimeout(() => process.exit(1), 100).unref();
     if (!clean) process.exitCode = 1;
-    resolveStopped();
+    resolveStopped({ clean });
   };
   function onSignal(signal: NodeJS.Signals) {
     signals++;

@@ -114,13 +114,13 @@ export default class Demo extends MeshCommand {
     }, 1000);
     const timer =
       flags.duration === undefined ? undefined : setTimeout(() => void running.stop(), flags.duration * 1000);
-    await running.stopped;
+    const { clean } = await running.stopped;
     clearInterval(ticker);
     if (timer) clearTimeout(timer);
     const final = await count();
     if (interactive) process.stdout.write('\n');
     this.log(
-      `demo stopped cleanly after ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${final.generated} events generated, ${final.written} written to ${outFile}`,
+      `demo stopped ${clean ? 'cleanly' : 'with errors (see the log above)'} after ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${final.generated} events generated, ${final.written} written to ${outFile}`,
     );
     this.log(`look at them: mesh topic tail orders.orders --data-dir ${flags['data-dir']} --limit 5`);
   }

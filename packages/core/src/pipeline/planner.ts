@@ -150,7 +150,7 @@ export async function planPipeline(
     (['sources', 'processors', 'sinks'] as const).flatMap((list) =>
       spec[list]
         .filter((_, i) => broken.has(`${list}/${i}`))
-        .map((stage) => (stage as { name?: unknown }).name)
+        .map((stage) => (stage as { name?: unknown } | null)?.name)
         .filter((name): name is string => typeof name === 'string'),
     ),
   );

@@ -170,8 +170,9 @@ describe('MeshNode', () => {
       config: Type.Object({}),
       create: (_config, ctx) => ({
         write: async () => {},
-        flush: async () => {
-          // Flushes succeed until the node stops; the final one, while draining, fails.
+        flush: async () => {},
+        // Every stop closes the sink, so this fails the drain deterministically.
+        close: async () => {
           if (ctx.signal.aborted) throw new Error('flush refused while draining');
         },
       }),

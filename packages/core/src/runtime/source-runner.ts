@@ -53,7 +53,8 @@ export function sourceRun(
     const producer = transport.producer();
     let task: SourceTask | undefined;
     let closeError: unknown;
-    let unacknowledged: Position | undefined;
+    // A stored position may not have been acknowledged before a restart: acknowledge it at the first chance.
+    let unacknowledged: Position | undefined = await ctx.checkpoints.committed();
     let lastAckAt = Date.now();
     let lastStored = JSON.stringify((await ctx.checkpoints.committed()) ?? null);
     const acknowledge = async () => {

@@ -63,9 +63,12 @@ export class LocalSchemaRegistry implements SchemaAccess {
     const canonical = JSON.stringify(schema);
     const index = versions.findIndex((v) => JSON.stringify(v.schema) === canonical);
     if (index >= 0) {
-      // It may have been registered by a call still writing the file: hand out the id only once it is durable.
-      await this.writing;
-      return this.entry(subject, index);
+      // It may have been registered by a call still writing the file: hand out the id only once it is
+      // durable. If that write failed, the version was rolled back: register it afresh.
+      await this.writing.catch(() => undefined);
+      if (versions[index] && JSON.stringify(versions[index].schema) === canonical)
+        return this.entry(subject, index);
+      return this.register(subject, schema, mode);
     }
     const result = checkCompatibility(
       schema,
@@ -77,8 +80,16 @@ export class LocalSchemaRegistry implements SchemaAccess {
     versions.push({ id: existing?.id ?? this.state.nextId++, schema });
     const registered = this.entry(subject, versions.length - 1);
     // Before the write: a concurrent register of the same schema answers with this id, and byId must know it.
-    if (!this.byIdCache.has(registered.id)) this.byIdCache.set(registered.id, registered);
-    await this.persist();
+    const cached = !this.byIdCache.has(registered.id);
+    if (cached) this.byIdCache.set(registered.id, registered);
+    try {
+      await this.persist();
+    } catch (error) {
+      // Not on disk, so not registered: a later call may try again.
+      versions.pop();
+      if (cached) this.byIdCache.delete(registered.id);
+      throw error;
+    }
     return registered;
   }
 
@@ -113,10 +124,13 @@ export class LocalSchemaRegistry implements SchemaAccess {
     const file = this.file;
     if (!file) return Promise.resolve();
     const text = JSON.stringify(this.state);
-    this.writing = this.writing.then(async () => {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFileDurably(file, text);
-    });
+    // Each write follows the previous one whether or not it failed: one failed write must not fail all later ones.
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(async () => {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFileDurably(file, text);
+      });
     return this.writing;
   }
 }

@@ -88,6 +88,7 @@ export class PartitionLog {
   private writing: Promise<void> | undefined;
   private failure: unknown;
   private dirty = false;
+  private syncing: Promise<void> | undefined;
   private lastTail = 0;
   private tailing: Promise<void> | undefined;
   private maintenance: Promise<unknown> = Promise.resolve();
@@ -256,15 +257,20 @@ export class PartitionLog {
     return chunk;
   }
 
-  /** Forces appended bytes to stable storage (no-op with `fsync: 'never'` or when nothing changed). */
+  /**
+   * Forces appended bytes to stable storage (no-op with `fsync: 'never'` or when nothing changed). A call
+   * made while another sync runs waits for it (and for one more if appends came in between); after a
+   * failed fsync every call rejects, since what was acknowledged is in doubt.
+   */
   async sync(): Promise<void> {
+    if (this.failure) throw this.failure;
+    while (this.syncing) await this.syncing.catch(() => undefined);
+    if (this.failure) throw this.failure;
     if (!this.dirty || this.options.fsync === 'never') return;
     const active = this.segments.at(-1);
     if (active === undefined) return;
     this.dirty = false;
-    try {
-      await this.datasync(active);
-    } catch (error) {
+    this.syncing = this.datasync(active).catch((error: unknown) => {
       // After a failed fsync the kernel may have dropped the dirty pages: what was acknowledged is in doubt.
       this.failure ??= new Error(
         `fsync of ${active.path} failed; the partition log refuses further appends`,
@@ -272,7 +278,12 @@ export class PartitionLog {
           cause: error,
         },
       );
-      throw error;
+      throw this.failure;
+    });
+    try {
+      await this.syncing;
+    } finally {
+      this.syncing = undefined;
     }
   }
 
