@@ -108,3 +108,21 @@ describe('createLogger redacts secrets', () => {
     expect(lines[1]).toMatchObject({ err: 'not an error' });
   });
 });
+
+describe('redaction of values that are not plain objects', () => {
+  it('censors secrets in class instances and in errors under any key', () => {
+    class ConnectionOptions {
+      host = 'db';
+      password = 'CLASS-SECRET';
+    }
+    const error = Object.assign(new Error('connect failed'), { password: 'ERROR-SECRET' });
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => void lines.push(line) } });
+    logger.info({ source: new ConnectionOptions(), error }, 'connecting');
+    logger.child({ conn: new ConnectionOptions() }).info('child');
+    const text = lines.join('');
+    expect(text).not.toMatch(/CLASS-SECRET|ERROR-SECRET/);
+    expect(text).toContain('"host":"db"');
+    expect(text).toContain('connect failed');
+  });
+});

@@ -42,10 +42,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A class instance logged as its own fields (as JSON.stringify would), not a Buffer, Date, Map or the like. */
+function isPlainData(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { toJSON?: unknown }).toJSON !== 'function' &&
+    !(value instanceof Map || value instanceof Set || ArrayBuffer.isView(value))
+  );
+}
+
 /**
  * A copy of `value` with secret fields censored, copying only the objects on the way to one; everything else
- * (and the value itself when it holds no secret) is returned as it is. Only plain objects and arrays are
- * entered: errors are censored after pino's serializer made them plain.
+ * (and the value itself when it holds no secret) is returned as it is. Errors anywhere are serialized (and
+ * censored); class instances are entered like plain objects, and copied as plain ones when censored.
  */
 function censorSecrets<T>(value: T, depth = 0, parent = ''): T {
   if (depth >= MAX_DEPTH) return value;
@@ -57,7 +67,8 @@ function censorSecrets<T>(value: T, depth = 0, parent = ''): T {
     });
     return (copy as T | undefined) ?? value;
   }
-  if (!isPlainObject(value)) return value;
+  if (value instanceof Error) return serializeError(value) as T;
+  if (!isPlainObject(value) && !isPlainData(value)) return value;
   let copy: Record<string, unknown> | undefined;
   for (const [key, item] of Object.entries(value)) {
     const name = normalise(key);
