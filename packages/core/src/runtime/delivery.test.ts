@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { defineProcessor } from '../contract/plugin.js';
+import { defineProcessor, defineSink, defineSource, type SourceTask } from '../contract/plugin.js';
 import { METRIC } from '../metrics/standard-metrics.js';
 import { EmbeddedTransport } from '../transport/embedded/index.js';
 import type { Transport } from '../transport/transport.js';
@@ -140,5 +140,75 @@ describe('delivery', () => {
     } finally {
       await transport.close();
     }
+  });
+
+  it('counts a source failure and restarts the source from its stored position', async () => {
+    const sink = collectingSink();
+    let failed = false;
+    const flakySource = defineSource({
+      ...countingSource(),
+      create(config, ctx) {
+        const inner = countingSource().create(config, ctx) as SourceTask;
+        return {
+          ...inner,
+          async read(signal) {
+            const batch = await inner.read(signal);
+            if (!failed && batch && (batch.position['n'] as number) > 100) {
+              failed = true;
+              throw new Error('connection reset');
+            }
+            return batch;
+          },
+        };
+      },
+    });
+    const node = await startTestNode({
+      dir,
+      plugins: [flakySource, sink.plugin],
+      pipeline: {
+        name: 'flaky-source',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 300 } }],
+        sinks: [{ name: 'out', plugin: 'collect', inputs: ['src'] }],
+      },
+    });
+    try {
+      await until(() => new Set(values(sink.flushed)).size >= 300, 15_000);
+      expect(await metricValue(node, METRIC.errors, { stage: 'src', kind: 'source' })).toBe(1);
+      expect(await metricValue(node, METRIC.taskRestarts, { stage: 'src' })).toBe(1);
+    } finally {
+      await node.stop();
+    }
+    expect(new Set(values(sink.flushed))).toEqual(new Set(Array.from({ length: 300 }, (_, i) => i + 1)));
+  });
+
+  it('gives up a stop after tasks.stopTimeoutMs when a plugin ignores the abort, and says so', async () => {
+    let release: () => void = () => undefined;
+    const stuck = defineSink({
+      name: 'stuck',
+      version: '1.0.0',
+      config: Type.Object({}),
+      create: () => ({
+        write: async () => {},
+        flush: async () => {},
+        // Ignores the abort signal: the stop must not wait for it forever.
+        close: () => new Promise<void>((resolve) => (release = resolve)),
+      }),
+    });
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource(), stuck],
+      pipeline: {
+        name: 'stuck',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 50 } }],
+        sinks: [{ name: 'out', plugin: 'stuck', inputs: ['src'] }],
+      },
+      stopTimeoutMs: 300,
+    });
+    await until(() => node.health().every((t) => t.state === 'running'));
+    const started = Date.now();
+    const { clean } = await node.stop();
+    expect(clean).toBe(false);
+    expect(Date.now() - started).toBeLessThan(3000);
+    release();
   });
 });

@@ -76,6 +76,7 @@ export interface TestNodeOptions {
   readonly pipeline: Record<string, unknown>;
   readonly partitions?: number;
   readonly port?: number;
+  readonly stopTimeoutMs?: number;
   /** Wraps the node's transport, e.g. to observe its calls. */
   readonly wrap?: (transport: Transport) => Transport;
 }
@@ -95,7 +96,10 @@ export async function startTestNode(options: TestNodeOptions): Promise<MeshNode>
     dataDir: options.dir,
     http: { port: options.port ?? 0 },
     transport: { partitions: options.partitions ?? 4 },
-    tasks: { flushIntervalMs: 50 },
+    tasks: {
+      flushIntervalMs: 50,
+      ...(options.stopTimeoutMs ? { stopTimeoutMs: options.stopTimeoutMs } : {}),
+    },
   }) as NodeConfig;
   const transport = await EmbeddedTransport.open({ dir: join(options.dir, 'log') });
   return MeshNode.start({
