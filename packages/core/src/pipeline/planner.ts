@@ -83,10 +83,21 @@ export interface PipelinePlan {
 }
 
 /** The topics a pipeline's tasks write: its source streams and its materialised processor outputs. */
-export function topicsWrittenBy(plan: PipelinePlan): string[] {
+export function topicsWrittenBy(plan: Pick<PipelinePlan, 'sources' | 'processors'>): string[] {
+  return topicWriters(plan).map((w) => w.topic);
+}
+
+/** Each topic a pipeline writes, with the stage that writes it (in stage order: sources, then processors). */
+function topicWriters(
+  plan: Pick<PipelinePlan, 'sources' | 'processors'>,
+): { topic: string; stage: string }[] {
   return [
-    ...plan.sources.flatMap((s) => [...s.streams.values()].map((t) => t.topic)),
-    ...plan.processors.filter((p) => p.output.materialized).map((p) => p.output.topic),
+    ...plan.sources.flatMap((s) =>
+      [...s.streams.values()].map((t) => ({ topic: t.topic, stage: s.stage.name })),
+    ),
+    ...plan.processors
+      .filter((p) => p.output.materialized)
+      .map((p) => ({ topic: p.output.topic, stage: p.stage.name })),
   ];
 }
 
@@ -383,24 +394,22 @@ export async function planPipeline(
 
   // Two writers of one topic would interleave unrelated events under one schema subject.
   const writers = new Map<string, string>();
-  const written = [
-    ...sources.flatMap((s) =>
-      [...s.streams.values()].map((t) => [t.topic, `/sources/${spec.sources.indexOf(s.stage)}`] as const),
-    ),
-    ...processors
-      .filter((p) => p.output.materialized)
-      .map((p) => [p.output.topic, `/processors/${spec.processors.indexOf(p.stage)}`] as const),
-  ];
-  for (const [topic, path] of written) {
+  const pathOf = (stage: string) => {
+    const source = spec.sources.findIndex((s) => s.name === stage);
+    return source >= 0
+      ? `/sources/${source}`
+      : `/processors/${spec.processors.findIndex((p) => p.name === stage)}`;
+  };
+  for (const { topic, stage } of topicWriters({ sources, processors })) {
     const first = writers.get(topic);
-    if (first)
+    if (first) {
       problems.push(
         document.problem(
-          path,
+          pathOf(stage),
           `topic "${topic}" is already written by the stage at ${first}; rename one of them`,
         ),
       );
-    else writers.set(topic, path);
+    } else writers.set(topic, pathOf(stage));
   }
 
   if (problems.length > 0) fail();
