@@ -8,6 +8,8 @@ export default mergeConfig(
     test: {
       include: ['packages/*/src/**/*.test.ts', 'tools/**/*.test.ts'],
       exclude: ['**/node_modules/**', '**/dist/**'],
+      // Integration tests start the real services they need through useServices(); this stops them after.
+      globalSetup: ['tools/test/services-global-setup.mjs'],
     },
   }),
 );

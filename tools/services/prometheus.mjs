@@ -3,6 +3,7 @@
 import { ServiceError, aptInstall, capture, findOnPath, log } from './lib/system.mjs';
 
 export const name = 'prometheus';
+export const endpoint = {};
 export const description = 'promtool (rule checks and rule unit tests), from the Debian prometheus package';
 
 function promtoolVersion() {

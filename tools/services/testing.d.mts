@@ -1,0 +1,35 @@
+/** Connection facts of each service's local test instance, as its module exports them (`endpoint`). */
+export interface ServiceEndpoints {
+  prometheus: Record<string, never>;
+  postgres: {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    database: string;
+    connectionString: string;
+  };
+  mariadb: { host: string; port: number; user: string; password: string; database: string };
+  kafka: {
+    /** PLAINTEXT listener. */
+    brokers: string[];
+    /** SASL_PLAINTEXT listener with SCRAM-SHA-256 and SCRAM-SHA-512 users. */
+    saslBrokers: string[];
+    sasl: { username: string; password: string };
+    /** SSL listener (server certificate signed by `tls.caFile`). */
+    tlsBrokers: string[];
+    tls: { caFile: string };
+    /** The jars of the broker, for the Java perf tools. */
+    libDir: string;
+  };
+  opensearch: { url: string };
+  'iceberg-rest': { url: string; warehouse: string };
+  cassandra: { host: string; port: number; localDataCenter: string; cdcRawDir: string };
+}
+
+export type ServiceName = keyof ServiceEndpoints;
+
+/** Starts the named services unless they already answer, and returns their endpoints by name. */
+export function useServices<const N extends ServiceName>(
+  ...names: N[]
+): Promise<{ [K in N]: ServiceEndpoints[K] }>;
