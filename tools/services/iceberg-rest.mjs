@@ -1,0 +1,318 @@
+// Apache Iceberg REST catalog on 127.0.0.1:58181: the RESTCatalogServer test fixture of apache/iceberg 1.11.0
+// (iceberg-open-api's test-fixtures jar) backed by a JdbcCatalog in a SQLite file and a local file:// warehouse,
+// both under tools/services/.data/iceberg-rest. Jars come from Maven Central: since 1.10.2 Iceberg no longer
+// publishes the fat runtime jar, so the fixture is put together from iceberg-core (+ its tests jar, which holds
+// RESTCatalogAdapter/RESTCatalogServlet), Jetty 12 ee10, sqlite-jdbc and hadoop-common with the exclusions of
+// Iceberg's own build. The fixture's main binds every interface; a small launcher
+// (iceberg-rest/LoopbackRESTCatalogServer.java, compiled at install) serves the fixture on 127.0.0.1 only.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  canConnect,
+  httpGet,
+  logFile,
+  runningPid,
+  startDaemon,
+  stopDaemon,
+  waitUntilReady,
+} from './lib/daemon.mjs';
+import { javaBinary, resolveJars } from './lib/maven.mjs';
+import { cacheDir, dataDir, dataRoot, logDir } from './lib/paths.mjs';
+import { ServiceError, capture, findOnPath, log } from './lib/system.mjs';
+
+export const name = 'iceberg-rest';
+export const description =
+  'Apache Iceberg 1.11 REST catalog (test fixture: SQLite JDBC catalog, file:// warehouse) on 127.0.0.1:58181';
+
+const HOST = '127.0.0.1';
+const PORT = 58181;
+const ICEBERG_VERSION = '1.11.0';
+// Versions Iceberg 1.11.0 builds its fixture with (gradle/libs.versions.toml at apache-iceberg-1.11.0).
+const JETTY_VERSION = '12.1.8';
+const HADOOP_VERSION = '3.4.3';
+const SQLITE_JDBC_VERSION = '3.53.0.0';
+const SLF4J_VERSION = '2.0.17';
+const MAIN_CLASS = 'org.apache.iceberg.rest.LoopbackRESTCatalogServer';
+const MAIN_SOURCE = join(
+  dirname(fileURLToPath(import.meta.url)),
+  'iceberg-rest',
+  'LoopbackRESTCatalogServer.java',
+);
+const READY_TIMEOUT_MS = 120_000;
+
+const WAREHOUSE = join(dataRoot, name, 'warehouse');
+
+export const endpoint = { url: `http://${HOST}:${PORT}`, warehouse: WAREHOUSE };
+
+const iceberg = (artifactId, classifier) => ({
+  groupId: 'org.apache.iceberg',
+  artifactId,
+  version: ICEBERG_VERSION,
+  ...(classifier ? { classifier } : {}),
+});
+
+const DEPENDENCIES = [
+  iceberg('iceberg-open-api', 'test-fixtures'),
+  iceberg('iceberg-core'),
+  // RESTCatalogAdapter, RESTCatalogServlet and Route live in iceberg-core's tests jar.
+  iceberg('iceberg-core', 'tests'),
+  { groupId: 'org.eclipse.jetty.ee10', artifactId: 'jetty-ee10-servlet', version: JETTY_VERSION },
+  {
+    groupId: 'org.eclipse.jetty.compression',
+    artifactId: 'jetty-compression-server',
+    version: JETTY_VERSION,
+  },
+  { groupId: 'org.eclipse.jetty.compression', artifactId: 'jetty-compression-gzip', version: JETTY_VERSION },
+  { groupId: 'org.xerial', artifactId: 'sqlite-jdbc', version: SQLITE_JDBC_VERSION },
+  {
+    groupId: 'org.apache.hadoop',
+    artifactId: 'hadoop-common',
+    version: HADOOP_VERSION,
+    // What Iceberg's build.gradle excludes from hadoop-common for the open-api test fixtures.
+    exclusions: [
+      'org.slf4j:*',
+      'ch.qos.reload4j:*',
+      'org.apache.avro:avro',
+      'com.google.guava:*',
+      'com.google.protobuf:*',
+      'org.apache.curator:*',
+      'org.apache.zookeeper:*',
+      'org.apache.kerby:*',
+      'org.apache.hadoop.thirdparty:hadoop-shaded-protobuf_3_7',
+      'org.eclipse.jetty:*',
+      'com.google.re2j:re2j',
+      'com.google.code.gson:gson',
+      'com.jcraft:jsch',
+      'com.google.code.findbugs:jsr305',
+      'io.dropwizard.metrics:metrics-core',
+      'dnsjava:dnsjava',
+      'org.xerial.snappy:snappy-java',
+      'commons-cli:commons-cli',
+      'com.github.pjfanning:jersey-json',
+    ],
+  },
+  { groupId: 'org.slf4j', artifactId: 'slf4j-simple', version: SLF4J_VERSION },
+];
+
+// Maven takes the nearest version of a transitive artifact, so hadoop-common's older commons-* would win over
+// iceberg-core's; Gradle (Iceberg's build) takes the highest. Pin iceberg-core's.
+const MANAGED = [
+  { groupId: 'commons-io', artifactId: 'commons-io', version: '2.20.0' },
+  { groupId: 'commons-codec', artifactId: 'commons-codec', version: '1.19.0' },
+  { groupId: 'org.apache.commons', artifactId: 'commons-compress', version: '1.28.0' },
+];
+
+function paths() {
+  const data = dataDir(name);
+  return {
+    lib: join(cacheDir(name), 'lib'),
+    classes: join(cacheDir(name), 'launcher'),
+    catalogDb: join(data, 'catalog.db'),
+    warehouse: WAREHOUSE,
+    tmp: join(data, 'tmp'),
+    logs: logDir(name),
+  };
+}
+
+function sourceHash() {
+  return createHash('sha256').update(readFileSync(MAIN_SOURCE)).digest('hex');
+}
+
+function launcherStamp(classes) {
+  return join(classes, '.source-sha256');
+}
+
+/** The java to run with, checked to be 17 or newer (the fixture's jars are built for 17). */
+function java17() {
+  const java = javaBinary();
+  const { status, stdout, stderr } = capture(java, ['-version']);
+  // `openjdk version "17.0.15" 2025-04-15` (older JVMs: "1.8.0_…")
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${stderr}${stdout}`);
+  const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : NaN;
+  if (status !== 0 || !(major >= 17)) {
+    throw new ServiceError(
+      `${java} is not Java 17 or newer (${(stderr || stdout).split('\n')[0]?.trim() || `exit ${status}`}): ` +
+        'install a JDK 17 (Debian: openjdk-17-jdk-headless) or point JAVA_HOME at one',
+    );
+  }
+  return java;
+}
+
+/** Compiles the launcher into the cache (once per version of its source); needs the JDK's javac. */
+function compileLauncher(lib, classes) {
+  const stamp = launcherStamp(classes);
+  const hash = sourceHash();
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return;
+  const java = java17();
+  const javac = [join(dirname(java), 'javac'), findOnPath('javac')].find((c) => c && existsSync(c));
+  if (!javac) {
+    throw new ServiceError(
+      'javac not found (next to java or on PATH): install a JDK 17 (Debian: openjdk-17-jdk-headless)',
+    );
+  }
+  log(name, `compiling ${MAIN_SOURCE}`);
+  rmSync(classes, { recursive: true, force: true });
+  mkdirSync(classes, { recursive: true });
+  const { status, stdout, stderr } = capture(javac, [
+    '--release',
+    '17',
+    '-cp',
+    join(lib, '*'),
+    '-d',
+    classes,
+    MAIN_SOURCE,
+  ]);
+  if (status !== 0) {
+    throw new ServiceError(`compiling ${MAIN_SOURCE} failed (javac exited ${status}):\n${stdout}${stderr}`);
+  }
+  writeFileSync(stamp, hash);
+}
+
+function installed() {
+  const { lib, classes } = paths();
+  const stamp = launcherStamp(classes);
+  return (
+    existsSync(join(lib, '.resolved')) &&
+    existsSync(stamp) &&
+    readFileSync(stamp, 'utf8') === sourceHash() &&
+    existsSync(join(classes, ...MAIN_CLASS.split('.')) + '.class')
+  );
+}
+
+export async function install() {
+  const lib = resolveJars(name, { dependencies: DEPENDENCIES, managed: MANAGED });
+  compileLauncher(lib, paths().classes);
+  const jars = readdirSync(lib).filter((f) => f.endsWith('.jar')).length;
+  log(name, `installed: Iceberg ${ICEBERG_VERSION} REST catalog fixture, ${jars} jars (${lib})`);
+}
+
+/** GET /v1/config: { status, config } where config is the parsed body of a 200 answer. */
+async function catalogConfig() {
+  const response = await httpGet(`${endpoint.url}/v1/config`);
+  if (response === undefined) return undefined;
+  let config;
+  try {
+    config = response.status === 200 ? JSON.parse(response.body) : undefined;
+  } catch {
+    config = undefined;
+  }
+  return { status: response.status, config };
+}
+
+/** True when the server answers GET /v1/config with 200 and a catalog config (defaults/overrides). */
+async function ready() {
+  const answer = await catalogConfig();
+  return answer?.status === 200 && typeof answer.config?.overrides === 'object';
+}
+
+export async function up() {
+  if (!installed()) await install();
+  const pid = runningPid(name);
+  if (pid !== undefined) {
+    if (await ready()) {
+      log(name, `already running (pid ${pid}) at ${endpoint.url}`);
+      return;
+    }
+    log(name, `pid ${pid} is running but not ready yet; waiting`);
+    await waitUntilReady(name, `GET ${endpoint.url}/v1/config answers 200`, ready, {
+      timeoutMs: READY_TIMEOUT_MS,
+    });
+    return;
+  }
+  if (await canConnect(PORT, HOST)) {
+    throw new ServiceError(
+      `port ${PORT} on ${HOST} is already in use by another process (not one this harness started): ` +
+        `stop it (find it with: ss -ltnp 'sport = :${PORT}') and run up again`,
+    );
+  }
+  const p = paths();
+  for (const dir of [p.warehouse, p.tmp]) mkdirSync(dir, { recursive: true });
+  const started = Date.now();
+  startDaemon(
+    name,
+    java17(),
+    [
+      '-Xms64m',
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      '-XX:+ExitOnOutOfMemoryError',
+      '-Dfile.encoding=UTF-8',
+      // sqlite-jdbc unpacks its native library here.
+      `-Djava.io.tmpdir=${p.tmp}`,
+      `-Ddatamesh.rest.host=${HOST}`,
+      // An IPv4 socket: the listener shows as 127.0.0.1:58181, not as the IPv4-mapped [::ffff:127.0.0.1].
+      '-Djava.net.preferIPv4Stack=true',
+      '-Dorg.slf4j.simpleLogger.showDateTime=true',
+      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+      '-cp',
+      [p.classes, join(p.lib, '*')].join(':'),
+      MAIN_CLASS,
+    ],
+    {
+      cwd: dataDir(name),
+      // Read by the fixture (RCKUtils.environmentCatalogConfig): CATALOG_A_B__C is catalog property a.b-c.
+      env: {
+        CATALOG_CATALOG__IMPL: 'org.apache.iceberg.jdbc.JdbcCatalog',
+        CATALOG_URI: `jdbc:sqlite:${p.catalogDb}`,
+        CATALOG_JDBC_STRICT__MODE: 'true',
+        CATALOG_WAREHOUSE: `file://${p.warehouse}`,
+        CATALOG_REST_PORT: String(PORT),
+      },
+    },
+  );
+  await waitUntilReady(name, `GET ${endpoint.url}/v1/config answers 200`, ready, {
+    timeoutMs: READY_TIMEOUT_MS,
+  });
+  log(name, `up in ${((Date.now() - started) / 1000).toFixed(1)} s; warehouse: ${p.warehouse}`);
+}
+
+export async function down() {
+  await stopDaemon(name, { timeoutMs: 20_000 });
+}
+
+export async function status() {
+  try {
+    const pid = runningPid(name);
+    const answer = await catalogConfig();
+    if (answer !== undefined) {
+      if (answer.status !== 200 || typeof answer.config?.overrides !== 'object') {
+        return {
+          ok: false,
+          detail: `something answers on ${endpoint.url} but GET /v1/config gives ${answer.status}, not an Iceberg catalog config`,
+        };
+      }
+      if (pid === undefined) {
+        return {
+          ok: false,
+          detail:
+            `an Iceberg REST catalog answers on ${endpoint.url} but this harness did not start it ` +
+            `(its warehouse is not known to be ${WAREHOUSE}); stop it, then: npm run services -- up ${name}`,
+        };
+      }
+      return {
+        ok: true,
+        detail: `Iceberg ${ICEBERG_VERSION} REST catalog at ${endpoint.url} (pid ${pid}), warehouse ${WAREHOUSE}`,
+      };
+    }
+    if (pid !== undefined) {
+      return {
+        ok: false,
+        detail: `pid ${pid} is running but ${endpoint.url} does not answer yet (log: ${logFile(name)})`,
+      };
+    }
+    if (await canConnect(PORT, HOST)) {
+      return {
+        ok: false,
+        detail: `port ${PORT} on ${HOST} is in use by another process that does not answer HTTP`,
+      };
+    }
+    if (!installed()) {
+      return { ok: false, detail: `not installed (run: npm run services -- install ${name})` };
+    }
+    return { ok: false, detail: `installed, not running (run: npm run services -- up ${name})` };
+  } catch (error) {
+    return { ok: false, detail: `status failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
