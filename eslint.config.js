@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.cache/**', '.nx/**', '**/__fixtures__/**'] },
@@ -34,6 +35,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // The repository's own scripts (service harness, benchmarks, test runner) run on Node.
+    files: ['tools/**/*.mjs', 'tools/**/*.js'],
+    languageOptions: { globals: globals.node },
   },
   {
     files: ['packages/cli/src/**/*.ts', 'packages/**/*.test.ts', 'packages/testkit/src/**/*.ts'],

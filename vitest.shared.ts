@@ -6,7 +6,9 @@ const conditions = ['@datamesh/source', 'import', 'module', 'node', 'default'];
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ['@datamesh/source'] } },
+  // Only our own condition reaches Node (vitest hands ssr conditions to its workers as --conditions): 'import'
+  // there would make require() of dual packages (pg-pool, long) load their ES module builds.
+  ssr: { resolve: { conditions: ['@datamesh/source', 'node'], externalConditions: ['@datamesh/source'] } },
   test: {
     allowOnly: false,
     include: ['src/**/*.test.ts'],

@@ -2,39 +2,18 @@
 // and proof that the node really records CDC: the commitlog segment holding the writes is hard-linked into
 // cdc_raw with a `_cdc.idx` whose durable offset is past them (commitlog_sync: batch makes that immediate).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type * as Cassandra from 'cassandra-driver';
+import cassandra from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices } from './testing.mjs';
 
 const KEYSPACE = `dm_test_${process.pid}_${Date.now().toString(36)}`;
 
-/**
- * Loads cassandra-driver. vitest starts its workers with the `ssr.resolve.conditions` of vitest.shared.ts as
- * `node --conditions import …`, and that also steers require() to a package's "import" export: the driver's
- * `require('long')` then gets long's ES module namespace, without `Long.fromInt`, and the driver fails to
- * load. Seeding require's cache with long's CommonJS build, under the path require resolves, avoids that.
- */
-async function loadDriver() {
-  const fromDriver = createRequire(createRequire(import.meta.url).resolve('cassandra-driver'));
-  const resolved = fromDriver.resolve('long');
-  const commonJs = join(dirname(resolved), 'umd', 'index.js');
-  if (resolved !== commonJs && existsSync(commonJs) && fromDriver.cache[resolved] === undefined) {
-    fromDriver(commonJs);
-    const cached = fromDriver.cache[commonJs];
-    if (cached !== undefined) fromDriver.cache[resolved] = cached;
-  }
-  return (await import('cassandra-driver')).default;
-}
-
-let cassandra: Awaited<ReturnType<typeof loadDriver>>;
-let client: Cassandra.Client;
+let client: cassandra.Client;
 let cdcRawDir: string;
 
 beforeAll(async () => {
-  cassandra = await loadDriver();
   const { cassandra: endpoint } = await useServices('cassandra');
   cdcRawDir = endpoint.cdcRawDir;
   client = new cassandra.Client({

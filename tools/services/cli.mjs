@@ -5,6 +5,7 @@
 // { name, description, install(), up(), down(), status() }; status() resolves to { ok, detail }.
 import process from 'node:process';
 import { ServiceError } from './lib/system.mjs';
+import { withServiceLock } from './lib/lock.mjs';
 import { loadServices } from './registry.mjs';
 
 const COMMANDS = ['install', 'up', 'down', 'status'];
@@ -35,7 +36,8 @@ async function main(argv) {
       process.stdout.write(`${service.name.padEnd(13)} ${ok ? 'ok  ' : 'DOWN'} ${detail}\n`);
       failed ||= !ok;
     } else {
-      await service[command]();
+      // The same lock useServices() takes, so a CLI `up` and a test run never start a server twice.
+      await withServiceLock(service.name, () => service[command]());
     }
   }
   return failed ? 1 : 0;

@@ -1,9 +1,7 @@
 // The postgres service end to end: a real SQL roundtrip through `pg` over TCP with password auth, the logical
 // replication settings, and proof that CDC really works: a change made after a pgoutput slot was created is
 // decoded from that slot (Begin, Relation, Insert, Commit) with the inserted values in it.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import type Pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices } from './testing.mjs';
 import type { ServiceEndpoints } from './testing.mjs';
@@ -13,31 +11,10 @@ const TABLE = `dm_test_${SUFFIX}`;
 const PUBLICATION = `dm_pub_${SUFFIX}`;
 const SLOT = `dm_slot_${SUFFIX}`;
 
-/**
- * Loads pg. vitest starts its workers as `node --conditions import …` (the `ssr.resolve.conditions` of
- * vitest.shared.ts), which also steers require() to a package's "import" export: pg's `require('pg-pool')`
- * then gets pg-pool's ES module namespace instead of its class, and pg fails to load ("Class extends value
- * [object Module] is not a constructor"). Seeding require's cache with pg-pool's CommonJS build, under the
- * path require resolves, avoids that.
- */
-async function loadPg(): Promise<typeof Pg> {
-  const fromPg = createRequire(createRequire(import.meta.url).resolve('pg'));
-  const resolved = fromPg.resolve('pg-pool');
-  const commonJs = join(dirname(resolved), '..', 'index.js');
-  if (resolved !== commonJs && fromPg.cache[resolved] === undefined) {
-    fromPg(commonJs);
-    const cached = fromPg.cache[commonJs];
-    if (cached !== undefined) fromPg.cache[resolved] = cached;
-  }
-  return (await import('pg')).default;
-}
-
-let pg: typeof Pg;
 let endpoint: ServiceEndpoints['postgres'];
-let client: Pg.Client;
+let client: pg.Client;
 
 beforeAll(async () => {
-  pg = await loadPg();
   ({ postgres: endpoint } = await useServices('postgres'));
   client = new pg.Client({ connectionString: endpoint.connectionString });
   await client.connect();
@@ -58,7 +35,7 @@ afterAll(async () => {
   }
 }, 60_000);
 
-function clientConfig(): Pg.ClientConfig {
+function clientConfig(): pg.ClientConfig {
   const { host, port, user, password, database } = endpoint;
   return { host, port, user, password, database };
 }

@@ -2,15 +2,17 @@
 // { name, description, endpoint, install(), up(), down(), status() }; status() resolves to { ok, detail }.
 import { ServiceError } from './lib/system.mjs';
 
-export const SERVICE_NAMES = [
-  'prometheus',
-  'postgres',
-  'mariadb',
-  'kafka',
-  'opensearch',
-  'iceberg-rest',
-  'cassandra',
-];
+const MODULES = {
+  prometheus: () => import('./prometheus.mjs'),
+  postgres: () => import('./postgres.mjs'),
+  mariadb: () => import('./mariadb.mjs'),
+  kafka: () => import('./kafka.mjs'),
+  opensearch: () => import('./opensearch.mjs'),
+  'iceberg-rest': () => import('./iceberg-rest.mjs'),
+  cassandra: () => import('./cassandra.mjs'),
+};
+
+export const SERVICE_NAMES = Object.keys(MODULES);
 
 /** Loads the modules of `names` (all when empty), in start order; unknown names are a clear error. */
 export async function loadServices(names = []) {
@@ -19,5 +21,5 @@ export async function loadServices(names = []) {
     throw new ServiceError(`unknown service ${unknown.join(', ')}; known: ${SERVICE_NAMES.join(', ')}`);
   }
   const selected = names.length === 0 ? SERVICE_NAMES : SERVICE_NAMES.filter((n) => names.includes(n));
-  return Promise.all(selected.map((n) => import(`./${n}.mjs`)));
+  return Promise.all(selected.map((n) => MODULES[n]()));
 }

@@ -1,7 +1,7 @@
 // Starting and stopping long-running servers: detached from the caller, output to a log file, the pid in a
 // file, readiness checked by really talking to the server (a TCP connect or an HTTP answer).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,9 +51,7 @@ export function logTail(service, lines = 30) {
  */
 export function startDaemon(service, command, args, { env = {}, cwd } = {}) {
   const file = logFile(service);
-  if (existsSync(file) && statSync(file).size > 0) {
-    writeFileSync(`${file}.1`, readFileSync(file));
-  }
+  if (existsSync(file) && statSync(file).size > 0) renameSync(file, `${file}.1`);
   const out = openSync(file, 'w');
   const child = spawn(command, args, {
     cwd,
@@ -74,15 +72,15 @@ export function recordPid(service, pid) {
   writeFileSync(pidFile(service), `${pid}\n`);
 }
 
-/** Sends SIGTERM, waits up to `timeoutMs` for the process to exit, then SIGKILLs it. */
-export async function stopDaemon(service, { timeoutMs = 30_000 } = {}) {
+/** Sends `signal` (SIGTERM), waits up to `timeoutMs` for the process to exit, then SIGKILLs it. */
+export async function stopDaemon(service, { timeoutMs = 30_000, signal = 'SIGTERM' } = {}) {
   const pid = runningPid(service);
   if (pid === undefined) {
     log(service, 'not running');
     return;
   }
   log(service, `stopping pid ${pid}`);
-  signalGroup(pid, 'SIGTERM');
+  signalGroup(pid, signal);
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(200);
   if (isAlive(pid)) {

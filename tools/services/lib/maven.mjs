@@ -32,9 +32,6 @@ function dependencyXml({ groupId, artifactId, version, classifier, type, exclusi
  * `managed` pins versions of transitive artifacts (dependencyManagement).
  */
 export function resolveJars(service, { dependencies, managed = [], folder = 'lib' }) {
-  if (!findOnPath('mvn')) {
-    throw new ServiceError('mvn (Apache Maven) is not on PATH: install it (Debian: apt-get install maven)');
-  }
   const dir = cacheDir(service);
   const lib = join(dir, folder);
   const pom = `<?xml version="1.0" encoding="UTF-8"?>
@@ -53,6 +50,9 @@ ${dependencies.map((d) => `    ${dependencyXml(d)}`).join('\n')}
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) {
     return lib;
   }
+  if (!findOnPath('mvn')) {
+    throw new ServiceError('mvn (Apache Maven) is not on PATH: install it (Debian: apt-get install maven)');
+  }
   const pomFile = join(dir, `pom-${folder}.xml`);
   writeFileSync(pomFile, pom);
   rmSync(lib, { recursive: true, force: true });
@@ -61,6 +61,7 @@ ${dependencies.map((d) => `    ${dependencyXml(d)}`).join('\n')}
   run('mvn', [
     '-q',
     '-B',
+    '-Dstyle.color=never',
     '-f',
     pomFile,
     `-Dmaven.repo.local=${mavenRepo}`,
