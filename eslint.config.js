@@ -21,7 +21,9 @@ export default tseslint.config(
             { sourceTag: 'scope:core', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'scope:plugin', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
             { sourceTag: 'scope:testkit', onlyDependOnLibsWithTags: ['scope:core'] },
-            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:core'] },
+            // Transports implement core's Transport interface; only apps choose one.
+            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:core', 'scope:transport'] },
           ],
         },
       ],

@@ -11,6 +11,8 @@ import {
 export interface TransportConformanceOptions {
   /** How long to wait for records to arrive (a Kafka group's first rebalance takes seconds). Default 10 s. */
   readonly timeoutMs?: number;
+  /** The transport offers transactionalProducer(): run the transaction checks too. */
+  readonly transactions?: boolean;
 }
 
 /**
@@ -340,6 +342,8 @@ export function describeTransportConformance(
       });
     });
 
+    if (options.transactions) describeTransactions(withTransport, timeoutMs, testTimeout);
+
     it('starts a new group at the end when fromBeginning is false', { timeout: testTimeout }, async () => {
       await withTransport(async (transport) => {
         const topic = uniqueName('latest');
@@ -360,6 +364,124 @@ export function describeTransportConformance(
       });
     });
   });
+}
+
+function describeTransactions(
+  withTransport: <T>(run: (transport: Transport) => Promise<T>) => Promise<T>,
+  timeoutMs: number,
+  testTimeout: number,
+): void {
+  const transactional = (transport: Transport, id: string) => {
+    if (!transport.transactionalProducer)
+      throw new Error(`transport ${transport.kind} offers no transactions`);
+    return transport.transactionalProducer(id);
+  };
+
+  it(
+    'shows a committed transaction whole and nothing of an aborted one',
+    { timeout: testTimeout },
+    async () => {
+      await withTransport(async (transport) => {
+        const events = uniqueName('tx-events');
+        const positions = uniqueName('tx-positions');
+        await transport.ensureTopic(events, { partitions: 3 });
+        await transport.ensureTopic(positions, { partitions: 1, compacted: true });
+        const producer = transactional(transport, uniqueName('tx'));
+
+        const aborted = await producer.begin();
+        await aborted.send(Array.from({ length: 30 }, (_, i) => keyed(events, `k${i}`, `aborted-${i}`)));
+        await aborted.send([keyed(positions, 'source', 'position-aborted')]);
+        await aborted.abort();
+
+        const committed = await producer.begin();
+        await committed.send(Array.from({ length: 30 }, (_, i) => keyed(events, `k${i}`, `committed-${i}`)));
+        await committed.send([keyed(positions, 'source', 'position-committed')]);
+        await committed.commit();
+        await producer.close();
+
+        const consumer = transport.consumer({ group: uniqueName('tx-group'), topics: [events, positions] });
+        const records = await drain(consumer, 31, timeoutMs);
+        expect(await pollMore(consumer)).toEqual([]);
+        await consumer.close();
+        const values = records.map((r) => r.value!.toString());
+        expect(values.filter((v) => v.startsWith('aborted'))).toEqual([]);
+        expect(values.filter((v) => v.startsWith('committed-')).sort()).toEqual(
+          Array.from({ length: 30 }, (_, i) => `committed-${i}`).sort(),
+        );
+        expect(values).toContain('position-committed');
+        expect(values).not.toContain('position-aborted');
+      });
+    },
+  );
+
+  it(
+    'commits consumed offsets with the transaction: exactly once from topic to topic',
+    { timeout: testTimeout },
+    async () => {
+      await withTransport(async (transport) => {
+        const input = uniqueName('tx-in');
+        const output = uniqueName('tx-out');
+        const group = uniqueName('tx-copy');
+        await transport.ensureTopic(input, { partitions: 1 });
+        await transport.ensureTopic(output, { partitions: 1 });
+        const plain = transport.producer();
+        await plain.send(Array.from({ length: 10 }, (_, i) => keyed(input, `k${i}`, String(i))));
+        await plain.close();
+
+        const consumer = transport.consumer({ group, topics: [input] });
+        const batch = await drain(consumer, 10, timeoutMs);
+        const producer = transactional(transport, uniqueName('tx-copy'));
+        const abandoned = await producer.begin();
+        await abandoned.send(batch.map((r) => ({ topic: output, key: r.key, value: r.value })));
+        await abandoned.sendOffsets(group, nextOffsets(batch));
+        await abandoned.abort();
+        expect(await consumer.committed()).toEqual([]);
+
+        const copy = await producer.begin();
+        await copy.send(batch.map((r) => ({ topic: output, key: r.key, value: r.value })));
+        await copy.sendOffsets(group, nextOffsets(batch));
+        await copy.commit();
+        await producer.close();
+        expect(await consumer.committed()).toEqual([{ topic: input, partition: 0, offset: 10 }]);
+        await consumer.close();
+
+        const reader = transport.consumer({ group: uniqueName('tx-reader'), topics: [output] });
+        const copied = await drain(reader, 10, timeoutMs);
+        expect(await pollMore(reader)).toEqual([]);
+        await reader.close();
+        expect(copied.map((r) => r.value!.toString())).toEqual(batch.map((r) => r.value!.toString()));
+      });
+    },
+  );
+
+  it(
+    'fences an older producer with the same transactional id and aborts what it left open',
+    { timeout: testTimeout },
+    async () => {
+      await withTransport(async (transport) => {
+        const topic = uniqueName('tx-fence');
+        const id = uniqueName('tx-fenced');
+        await transport.ensureTopic(topic, { partitions: 1 });
+        const first = transactional(transport, id);
+        const open = await first.begin();
+        await open.send([keyed(topic, 'k', 'left-open')]);
+
+        const second = transactional(transport, id);
+        const tx = await second.begin();
+        await tx.send([keyed(topic, 'k', 'from-second')]);
+        await tx.commit();
+        await expect(open.commit()).rejects.toThrow();
+        await first.close().catch(() => undefined);
+        await second.close();
+
+        const consumer = transport.consumer({ group: uniqueName('tx-fence-group'), topics: [topic] });
+        const records = await drain(consumer, 1, timeoutMs);
+        expect(await pollMore(consumer)).toEqual([]);
+        await consumer.close();
+        expect(records.map((r) => r.value!.toString())).toEqual(['from-second']);
+      });
+    },
+  );
 }
 
 function uniqueName(what: string): string {

@@ -87,6 +87,7 @@ export function findJar(lib, prefix) {
 export function javaBinary(javaHome = process.env.JAVA_HOME) {
   if (javaHome && existsSync(join(javaHome, 'bin', 'java'))) return join(javaHome, 'bin', 'java');
   const java = findOnPath('java');
-  if (!java) throw new ServiceError('java is not on PATH: install a JDK 17 (Debian: openjdk-17-jre-headless)');
+  if (!java)
+    throw new ServiceError('java is not on PATH: install a JDK 17 (Debian: openjdk-17-jre-headless)');
   return java;
 }

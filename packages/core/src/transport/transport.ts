@@ -57,6 +57,27 @@ export interface Producer {
   close(): Promise<void>;
 }
 
+/**
+ * One atomic write: consumers that read committed data see every record of a committed transaction or, after
+ * an abort or a crash of the writer, none of them.
+ */
+export interface Transaction {
+  send(records: readonly ProduceRecord[]): Promise<void>;
+  /** Commits a consumer group's offsets as part of the transaction (consume–transform–produce exactly once). */
+  sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Writes in transactions under one transactional id. Opening a second producer with the same id fences the
+ * first (its next write fails) and aborts a transaction the first left open, e.g. by crashing.
+ */
+export interface TransactionalProducer {
+  begin(): Promise<Transaction>;
+  close(): Promise<void>;
+}
+
 export interface ConsumerOptions {
   readonly group: string;
   readonly topics: readonly string[];
@@ -84,6 +105,8 @@ export interface Transport {
     name: string,
   ): Promise<(TopicConfig & { readonly endOffsets: readonly number[] }) | undefined>;
   producer(): Producer;
+  /** Present on transports that write atomically across topics and partitions (Kafka). */
+  transactionalProducer?(transactionalId: string): TransactionalProducer;
   /**
    * Resolves once everything acknowledged so far is on stable storage (survives a power loss, not only a
    * process crash). Sources are acknowledged only after it, so a database never releases log space for

@@ -1,0 +1,2 @@
+export { KafkaTransport } from './kafka-transport.js';
+export type { Compression, KafkaTransportOptions, SaslOptions, TlsOptions } from './kafka-options.js';

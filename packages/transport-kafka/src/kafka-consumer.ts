@@ -1,0 +1,170 @@
+import type { ConsumedRecord, Consumer, TopicPartitionOffset } from '@datamesh/core';
+import type { Admin, Consumer as KafkajsConsumer, EachBatchPayload } from 'kafkajs';
+import { fromKafkaMessage } from './record-mapping.js';
+import { RecordBuffer } from './record-buffer.js';
+
+/** Fetched records held for poll() at most; beyond this the fetch loop waits (backpressure). */
+const BUFFER_HIGH_WATER = 10_000;
+/** How long the first poll waits for the group to assign partitions before counting its own maxWaitMs. */
+const FIRST_JOIN_TIMEOUT_MS = 60_000;
+
+export interface KafkaConsumerParts {
+  readonly consumer: KafkajsConsumer;
+  readonly admin: () => Promise<Admin>;
+  readonly group: string;
+  readonly topics: readonly string[];
+  readonly fromBeginning: boolean;
+  readonly onClose: () => void;
+}
+
+/**
+ * Our pull-based consumer over kafkajs's push-based one: its fetch loop fills a bounded buffer that poll()
+ * drains, and blocks (heartbeating) while the buffer is full. Offsets are committed only by commit(), after
+ * the caller's sink flushed. A rebalance drops what was buffered: kafkajs resumes every assigned partition
+ * from the committed offsets, so uncommitted records are delivered again (at least once).
+ */
+export class KafkaConsumer implements Consumer {
+  private readonly parts: KafkaConsumerParts;
+  private readonly buffer = new RecordBuffer();
+  private readonly started: Promise<void>;
+  private assigned = new Map<string, Set<number>>();
+  private joined = false;
+  private failure: unknown;
+  private closed = false;
+
+  constructor(parts: KafkaConsumerParts) {
+    this.parts = parts;
+    const { consumer } = parts;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = new Map(
+        Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
+      );
+      this.buffer.clear();
+      this.joined = true;
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) {
+        this.failure = payload.error;
+        this.buffer.clear();
+      }
+    });
+    this.started = this.start();
+    // A failed start is reported by the next poll; this only keeps it from being an unhandled rejection.
+    this.started.catch(() => undefined);
+  }
+
+  async poll(options: {
+    maxRecords: number;
+    maxWaitMs: number;
+    signal?: AbortSignal;
+  }): Promise<ConsumedRecord[]> {
+    const { signal } = options;
+    if (this.closed) throw new Error('consumer is closed');
+    await this.started;
+    if (!this.joined) await this.waitForJoin(signal);
+    const deadline = Date.now() + options.maxWaitMs;
+    while (this.buffer.size === 0 && !signal?.aborted && Date.now() < deadline && !this.closed) {
+      this.throwIfFailed();
+      await this.buffer.changed(deadline - Date.now(), signal);
+    }
+    this.throwIfFailed();
+    return this.buffer.take(options.maxRecords);
+  }
+
+  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    // A partition handed to another member meanwhile is its business now: committing it from here could
+    // move its position under it. Its records will be delivered again there.
+    const owned = offsets.filter((o) => this.assigned.get(o.topic)?.has(o.partition));
+    if (owned.length === 0) return;
+    try {
+      await this.parts.consumer.commitOffsets(
+        owned.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
+      );
+    } catch (error) {
+      // During a rebalance the group refuses commits; the records are delivered again after it.
+      if (isRebalancing(error)) return;
+      throw error;
+    }
+  }
+
+  async committed(): Promise<TopicPartitionOffset[]> {
+    const admin = await this.parts.admin();
+    const result = await admin.fetchOffsets({ groupId: this.parts.group, topics: [...this.parts.topics] });
+    return result.flatMap(({ topic, partitions }) =>
+      partitions
+        .filter((p) => Number(p.offset) >= 0)
+        .map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) })),
+    );
+  }
+
+  async lag(): Promise<number> {
+    const admin = await this.parts.admin();
+    const committed = new Map((await this.committed()).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
+    let lag = 0;
+    for (const topic of this.parts.topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        const from = committed.get(`${topic}/${p.partition}`) ?? Number(p.low);
+        lag += Math.max(0, Number(p.high) - from);
+      }
+    }
+    return lag;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.buffer.clear();
+    try {
+      await this.started;
+    } catch {
+      // never started: nothing to leave
+    }
+    await this.parts.consumer.disconnect();
+    this.parts.onClose();
+  }
+
+  private async start(): Promise<void> {
+    const { consumer, topics, fromBeginning } = this.parts;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...topics], fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+    while (this.buffer.size >= BUFFER_HIGH_WATER && isRunning() && !isStale() && !this.closed) {
+      await this.buffer.changed(1000);
+      await heartbeat();
+    }
+    if (!isRunning() || isStale() || this.closed || batch.messages.length === 0) return;
+    this.buffer.push(batch.messages.map((m) => fromKafkaMessage(batch.topic, batch.partition, m)));
+    resolveOffset(batch.lastOffset());
+    await heartbeat();
+  }
+
+  private async waitForJoin(signal: AbortSignal | undefined): Promise<void> {
+    const deadline = Date.now() + FIRST_JOIN_TIMEOUT_MS;
+    while (!this.joined && !signal?.aborted && !this.closed) {
+      this.throwIfFailed();
+      if (Date.now() > deadline) {
+        throw new Error(
+          `consumer group "${this.parts.group}" got no partitions within ${FIRST_JOIN_TIMEOUT_MS / 1000} s; is the Kafka cluster healthy?`,
+        );
+      }
+      await this.buffer.changed(100, signal);
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+function isRebalancing(error: unknown): boolean {
+  const type = (error as { type?: string } | null)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID';
+}

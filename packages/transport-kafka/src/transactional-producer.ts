@@ -1,0 +1,104 @@
+import type { ProduceRecord, TopicPartitionOffset, Transaction, TransactionalProducer } from '@datamesh/core';
+import type { Producer as KafkajsProducer, Transaction as KafkajsTransaction } from 'kafkajs';
+import { COMPRESSION_TYPES, writeRecords } from './kafka-producer.js';
+import type { Compression } from './kafka-options.js';
+import { Partitioner } from './record-mapping.js';
+import type { TopicMetadata } from './topic-metadata.js';
+
+/**
+ * Kafka transactions under one transactional id. Connecting registers the id with the transaction
+ * coordinator, which fences an older producer with the same id and aborts what it left open.
+ */
+export class KafkaTransactionalProducer implements TransactionalProducer {
+  private readonly producer: KafkajsProducer;
+  private readonly metadata: TopicMetadata;
+  private readonly compression: Compression;
+  private readonly partitioner = new Partitioner();
+  private readonly onClose: () => void;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    producer: KafkajsProducer,
+    metadata: TopicMetadata,
+    compression: Compression,
+    onClose: () => void,
+  ) {
+    this.producer = producer;
+    this.metadata = metadata;
+    this.compression = compression;
+    this.onClose = onClose;
+  }
+
+  async begin(): Promise<Transaction> {
+    if (this.closed) throw new Error('transactional producer is closed');
+    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    await this.connecting;
+    return new KafkaTransaction(
+      await this.producer.transaction(),
+      this.metadata,
+      this.partitioner,
+      this.compression,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connecting) await this.producer.disconnect();
+    this.onClose();
+  }
+}
+
+class KafkaTransaction implements Transaction {
+  private readonly tx: KafkajsTransaction;
+  private readonly metadata: TopicMetadata;
+  private readonly partitioner: Partitioner;
+  private readonly compression: Compression;
+
+  constructor(
+    tx: KafkajsTransaction,
+    metadata: TopicMetadata,
+    partitioner: Partitioner,
+    compression: Compression,
+  ) {
+    this.tx = tx;
+    this.metadata = metadata;
+    this.partitioner = partitioner;
+    this.compression = compression;
+  }
+
+  async send(records: readonly ProduceRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await writeRecords(
+      (batch) => this.tx.sendBatch({ ...batch, acks: -1, compression: COMPRESSION_TYPES[this.compression] }),
+      records,
+      this.metadata,
+      this.partitioner,
+    );
+  }
+
+  async sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    const topics = new Map<string, { partition: number; offset: string }[]>();
+    for (const o of offsets) {
+      const partitions = topics.get(o.topic) ?? [];
+      partitions.push({ partition: o.partition, offset: String(o.offset) });
+      topics.set(o.topic, partitions);
+    }
+    await this.tx.sendOffsets({
+      consumerGroupId: group,
+      topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+    });
+  }
+
+  async commit(): Promise<void> {
+    await this.tx.commit();
+  }
+
+  async abort(): Promise<void> {
+    await this.tx.abort();
+  }
+}
