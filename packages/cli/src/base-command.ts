@@ -7,8 +7,10 @@ import {
   type PluginRegistry,
   type Problem,
 } from '@datamesh/core';
+import { KafkaTransportError } from '@datamesh/transport-kafka';
 import { NoEmbeddedLogError } from './embedded-log.js';
 import { loadPlugins } from './plugin-loader.js';
+import { TransportConfigError } from './transport-factory.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
@@ -51,6 +53,12 @@ export abstract class MeshCommand extends Command {
       else this.logToStderr(error.message);
       this.exit(EXIT.invalid);
     }
+    if (error instanceof KafkaTransportError) {
+      // Not the user's input but the cluster: a failure (1), said plainly, without a stack trace.
+      if (json) this.logJson({ error: error.message });
+      else this.logToStderr(error.message);
+      this.exit(EXIT.failure);
+    }
     const message = userErrorMessage(error);
     if (message !== undefined) {
       if (json) {
@@ -83,5 +91,6 @@ function userErrorMessage(error: Error): string | undefined {
   if (error instanceof DirLockedError)
     return `another datamesh process (pid ${error.pid}) is using ${error.dir}; stop it or use another data dir`;
   if (error instanceof NoEmbeddedLogError) return error.message;
+  if (error instanceof TransportConfigError) return error.message;
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { MeshNode, type Logger, type NodeConfig, type PipelinePlan } from '@datamesh/core';
-import { openEmbeddedLog } from './embedded-log.js';
+import { openTransport } from './transport-factory.js';
 
 export interface RunningNode {
   readonly node: MeshNode;
@@ -9,7 +9,7 @@ export interface RunningNode {
 }
 
 /**
- * Starts a node on the embedded transport and stops it gracefully on SIGINT / SIGTERM: tasks finish
+ * Starts a node on the transport its config names and stops it gracefully on SIGINT / SIGTERM: tasks finish
  * their batch, sinks flush, offsets and positions are committed. A second signal exits at once.
  */
 export async function runNode(
@@ -17,7 +17,7 @@ export async function runNode(
   plans: readonly PipelinePlan[],
   logger: Logger,
 ): Promise<RunningNode> {
-  const transport = await openEmbeddedLog(config.dataDir, { fsync: config.transport.fsync });
+  const transport = await openTransport(config, logger);
   const node = await MeshNode.start({ config, plans, transport, logger });
   let signals = 0;
   let resolveStopped!: (result: { clean: boolean }) => void;

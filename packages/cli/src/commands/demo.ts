@@ -25,6 +25,7 @@ export default class Demo extends MeshCommand {
     '<%= config.bin %> demo',
     '<%= config.bin %> demo --rate 5000 --duration 10',
     '<%= config.bin %> demo --fresh',
+    '<%= config.bin %> demo --kafka 127.0.0.1:9092',
   ];
   static override flags = {
     'data-dir': Flags.string({
@@ -48,7 +49,13 @@ export default class Demo extends MeshCommand {
       max: 65535,
       description: 'Port of /metrics and /health (0 picks a free one).',
     }),
-    fresh: Flags.boolean({ description: 'Delete the demo’s data dir first.' }),
+    fresh: Flags.boolean({
+      description: 'Delete the demo’s data dir first (on Kafka its topics stay: positions and offsets too).',
+    }),
+    kafka: Flags.string({
+      description:
+        'Run over a Kafka cluster instead of the embedded log: its bootstrap brokers, comma-separated host:port.',
+    }),
   };
 
   async run(): Promise<void> {
@@ -83,10 +90,15 @@ export default class Demo extends MeshCommand {
       dataDir,
       http: { host: '127.0.0.1', port: flags.port },
       log: { level: 'warn' },
+      ...(flags.kafka
+        ? { transport: { kind: 'kafka', kafka: { brokers: flags.kafka.split(',').map((b) => b.trim()) } } }
+        : {}),
     });
     const logger = createLogger({ level: config.log.level });
     const running = await runNode(config, [plan], logger);
-    this.log(`datamesh demo: orders -> mask-emails -> ${outFile}`);
+    this.log(
+      `datamesh demo: orders -> mask-emails -> ${outFile} (over ${flags.kafka ? `Kafka at ${flags.kafka}` : 'the embedded log'})`,
+    );
     this.log(`metrics ${running.node.url}/metrics · health ${running.node.url}/health · Ctrl-C to stop`);
 
     const registryOf = running.node.registry;
@@ -122,7 +134,9 @@ export default class Demo extends MeshCommand {
     this.log(
       `demo stopped ${clean ? 'cleanly' : 'with errors (see the log above)'} after ${((Date.now() - startedAt) / 1000).toFixed(1)} s: ${final.generated} events generated, ${final.written} written to ${outFile}`,
     );
-    this.log(`look at them: mesh topic tail orders.orders --data-dir ${flags['data-dir']} --limit 5`);
+    if (!flags.kafka) {
+      this.log(`look at them: mesh topic tail orders.orders --data-dir ${flags['data-dir']} --limit 5`);
+    }
   }
 }
 

@@ -1,5 +1,69 @@
 import { Type, type Static } from '@sinclair/typebox';
 
+const KafkaSettingsSchema = Type.Object(
+  {
+    brokers: Type.Array(Type.String({ pattern: '^[^:\\s]+:[0-9]{1,5}$' }), {
+      minItems: 1,
+      description: 'Bootstrap brokers, host:port.',
+    }),
+    clientId: Type.String({ default: 'datamesh', minLength: 1 }),
+    replicationFactor: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "Replicas of topics the node creates; the broker's default when absent.",
+      }),
+    ),
+    compression: Type.Union(
+      [Type.Literal('none'), Type.Literal('gzip'), Type.Literal('lz4'), Type.Literal('zstd')],
+      { default: 'none' },
+    ),
+    lingerMs: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'How long a send waits for others to share its request.',
+    }),
+    sasl: Type.Optional(
+      Type.Object(
+        {
+          mechanism: Type.Union([
+            Type.Literal('scram-sha-256'),
+            Type.Literal('scram-sha-512'),
+            Type.Literal('plain'),
+          ]),
+          username: Type.String({ minLength: 1 }),
+          password: Type.String({
+            minLength: 1,
+            description: 'Put it in the environment: `${KAFKA_PASSWORD}`.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          caFile: Type.Optional(
+            Type.String({ description: "PEM file of the CA that signed the brokers' certificates." }),
+          ),
+          certFile: Type.Optional(Type.String({ description: 'PEM client certificate (mutual TLS).' })),
+          keyFile: Type.Optional(Type.String({ description: 'PEM client key (mutual TLS).' })),
+          rejectUnauthorized: Type.Boolean({ default: true }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    connectionTimeoutMs: Type.Integer({ minimum: 1, default: 10_000 }),
+    retries: Type.Integer({
+      minimum: 0,
+      default: 5,
+      description:
+        'Retries of a failed request, with exponential backoff, before a task fails (and restarts).',
+    }),
+    sessionTimeoutMs: Type.Integer({ minimum: 1000, default: 30_000 }),
+  },
+  { additionalProperties: false },
+);
+
 /** A node's configuration file (YAML or JSON). Secrets come from environment variables, never from here. */
 export const NodeConfigSchema = Type.Object(
   {
@@ -26,7 +90,11 @@ export const NodeConfigSchema = Type.Object(
     ),
     transport: Type.Object(
       {
-        kind: Type.Literal('embedded', { default: 'embedded' }),
+        kind: Type.Union([Type.Literal('embedded'), Type.Literal('kafka')], {
+          default: 'embedded',
+          description:
+            'embedded: a durable log in dataDir, for one machine; kafka: a Kafka cluster (settings under `kafka`).',
+        }),
         partitions: Type.Integer({
           minimum: 1,
           default: 4,
@@ -35,8 +103,9 @@ export const NodeConfigSchema = Type.Object(
         fsync: Type.Union([Type.Literal('always'), Type.Literal('interval'), Type.Literal('never')], {
           default: 'interval',
           description:
-            'always: fsync before acknowledging; interval: fsync every second (a process crash loses nothing, a power loss up to a second).',
+            'Embedded only. always: fsync before acknowledging; interval: fsync every second (a process crash loses nothing, a power loss up to a second).',
         }),
+        kafka: Type.Optional(KafkaSettingsSchema),
       },
       { default: {}, additionalProperties: false },
     ),

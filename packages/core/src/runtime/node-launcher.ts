@@ -28,6 +28,15 @@ export async function loadNodeConfig(file: string, options: DocumentOptions = {}
 export function nodeConfigFrom(document: SourceDocument, baseDir: string): LoadedNodeConfig {
   const value = Value.Default(NodeConfigSchema, structuredClone(document.value ?? {}));
   const problems = collectIssues(NodeConfigSchema, value).map((i) => document.problem(i.path, i.message));
+  const transport = (value as Partial<NodeConfig>).transport;
+  if (problems.length === 0 && transport?.kind === 'kafka' && transport.kafka === undefined) {
+    problems.push(
+      document.problem(
+        '/transport',
+        'transport kind "kafka" needs a `kafka` section with at least `brokers`',
+      ),
+    );
+  }
   if (problems.length > 0) throw new DocumentError(`node config ${document.file} is invalid`, problems);
   const config = value as NodeConfig;
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));

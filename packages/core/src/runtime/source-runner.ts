@@ -2,6 +2,7 @@ import { abortableDelay } from '../contract/abortable-delay.js';
 import type { Position } from '../contract/context.js';
 import type { SourceTask } from '../contract/plugin.js';
 import type { PlannedSource } from '../pipeline/planner.js';
+import type { ProduceRecord } from '../transport/transport.js';
 import { changelogStateStore } from '../state/state-store.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
@@ -22,7 +23,9 @@ export interface SourceRunOptions {
  * Runs one source: read a batch, append it to the stream topics, store the position, and — once the
  * transport has both on stable storage — acknowledge it to the source, which only then may release
  * upstream log space. A crash before the position is stored replays the batch: at-least-once on the
- * embedded transport; the Kafka transport writes events and position in one transaction.
+ * embedded transport. A transport with transactions (Kafka) gets events and position in one transaction,
+ * so readers of committed data see each batch exactly once; the transactional id, one per source task,
+ * fences a zombie instance of the same task.
  */
 export function sourceRun(
   pipeline: string,
@@ -50,7 +53,8 @@ export function sourceRun(
         signal,
       },
     );
-    const producer = transport.producer();
+    const transactional = transport.transactionalProducer?.(`datamesh.source.${planned.id}`);
+    const producer = transactional ? undefined : transport.producer();
     let task: SourceTask | undefined;
     let closeError: unknown;
     // A stored position may not have been acknowledged before a restart: acknowledge it at the first chance.
@@ -73,7 +77,7 @@ export function sourceRun(
         const batch = await task.read(signal);
         if (!batch || batch.events.length === 0) {
           // A heartbeat: a new position without events (an idle database still advances its log).
-          if (batch) await storePosition(batch.position);
+          if (batch) await write([], batch.position);
           if (Date.now() - lastAckAt >= ACK_INTERVAL_MS) await acknowledge();
           metrics.progressed();
           // A source that answers "nothing" at once must not spin: that would starve timers and I/O.
@@ -91,8 +95,7 @@ export function sourceRun(
           }
           return codec.encode(target.topic, event);
         });
-        await producer.send(records);
-        await storePosition(batch.position);
+        await write(records, batch.position);
         if (Date.now() - lastAckAt >= ACK_INTERVAL_MS) await acknowledge();
         metrics.emitted(records.length);
         metrics.processed((performance.now() - started) / 1000);
@@ -108,16 +111,32 @@ export function sourceRun(
       metrics.up(false);
       closeError = await closeEach(logger, [
         ['source', task ? () => task!.stop() : undefined],
-        ['producer', () => producer.close()],
+        ['producer', () => (transactional ?? producer)!.close()],
       ]);
     }
     // Reached only when the task itself ended well: then a failed close is the task's failure.
     if (closeError !== undefined) throw closeError;
 
-    async function storePosition(position: Position): Promise<void> {
+    /** Appends the events and stores the position: atomically where the transport has transactions. */
+    async function write(records: readonly ProduceRecord[], position: Position): Promise<void> {
       const text = JSON.stringify(position);
-      if (text === lastStored) return;
-      await services.positions.put(planned.id, position);
+      const moved = text !== lastStored;
+      if (records.length === 0 && !moved) return;
+      if (transactional) {
+        const tx = await transactional.begin();
+        try {
+          await tx.send(moved ? [...records, services.positions.recordOf(planned.id, position)] : records);
+          await tx.commit();
+        } catch (error) {
+          await tx.abort().catch(() => undefined);
+          throw error;
+        }
+        if (moved) services.positions.written(planned.id, position);
+      } else {
+        if (records.length > 0) await producer!.send(records);
+        if (moved) await services.positions.put(planned.id, position);
+      }
+      if (!moved) return;
       lastStored = text;
       unacknowledged = position;
     }

@@ -1,5 +1,5 @@
 import { readToEnd } from '../transport/read-to-end.js';
-import type { Producer, Transport } from '../transport/transport.js';
+import type { ProduceRecord, Producer, Transport } from '../transport/transport.js';
 
 /**
  * A map kept in a compacted topic: every write is appended to the topic before the call returns,
@@ -37,9 +37,17 @@ export class ChangelogMap {
   }
 
   async put(key: string, value: unknown): Promise<void> {
-    await this.producer.send([
-      { topic: this.topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) },
-    ]);
+    await this.producer.send([this.recordOf(key, value)]);
+    this.values.set(key, value);
+  }
+
+  /** The record `put` would append, for a caller that writes it inside its own transaction. */
+  recordOf(key: string, value: unknown): ProduceRecord {
+    return { topic: this.topic, key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) };
+  }
+
+  /** Takes note of a value whose record (from `recordOf`) the caller's committed transaction wrote. */
+  written(key: string, value: unknown): void {
     this.values.set(key, value);
   }
 
