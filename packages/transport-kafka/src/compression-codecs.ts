@@ -1,11 +1,11 @@
 import { promisify } from 'node:util';
 import { zstdCompress, zstdDecompress } from 'node:zlib';
 import kafkajs from 'kafkajs';
-import lz4 from 'lz4js';
+import { compressLz4Frame, decompressLz4Frame } from './lz4-frame.js';
 
 // kafkajs ships gzip only and asks applications to plug in the others. zstd comes from Node's own zlib
-// (Node ≥ 22.15), and lz4 from lz4js, a pure-JavaScript implementation of the LZ4 frame format Kafka uses,
-// so no native addon has to be built or downloaded.
+// (Node ≥ 22.15), and lz4 from lz4js's pure-JavaScript block compressor (see lz4-frame.ts), so no native
+// addon has to be built or downloaded.
 const compressZstd = promisify(zstdCompress);
 const decompressZstd = promisify(zstdDecompress);
 
@@ -24,10 +24,10 @@ const zstdCodec = {
 
 const lz4Codec = {
   async compress(encoder: Encoder): Promise<Buffer> {
-    return Buffer.from(lz4.compress(encoder.buffer));
+    return compressLz4Frame(encoder.buffer);
   },
   async decompress(buffer: Buffer): Promise<Buffer> {
-    return Buffer.from(lz4.decompress(buffer));
+    return decompressLz4Frame(buffer);
   },
 };
 

@@ -1,0 +1,156 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+
+// The same pipelines as node.e2e.test.ts, on a real Kafka broker: only the node config's transport differs.
+let home: string;
+let env: NodeJS.ProcessEnv;
+let remove: () => Promise<void>;
+let kafka: ServiceEndpoints['kafka'];
+const run = Date.now().toString(36);
+
+beforeAll(async () => {
+  ({ home, env, remove } = await isolatedHome('datamesh-kafka-e2e-'));
+  ({ kafka } = await useServices('kafka'));
+}, 300_000);
+
+afterAll(async () => {
+  await remove();
+});
+
+interface Line {
+  key: { id: number };
+  source: { seq: number } | null;
+}
+
+async function readLines(file: string): Promise<Line[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
+}
+
+function analyse(lines: readonly Line[]) {
+  const changes = lines.filter((l) => l.source !== null);
+  const seen = new Set<number>();
+  let duplicates = 0;
+  const lastByKey = new Map<number, number>();
+  const outOfOrder = new Set<number>();
+  for (const line of changes) {
+    const seq = line.source!.seq;
+    if (seen.has(seq)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(seq);
+    if (seq < (lastByKey.get(line.key.id) ?? 0)) outOfOrder.add(line.key.id);
+    lastByKey.set(line.key.id, seq);
+  }
+  return { distinct: seen.size, duplicates, outOfOrderKeys: [...outOfOrder] };
+}
+
+async function kafkaNode(name: string, limit: number, rate: number, transport?: string) {
+  const pipelineName = `${name}-${run}`;
+  const out = join(home, name, 'out.jsonl');
+  const pipeline = join(home, `${name}.yaml`);
+  await writeFile(
+    pipeline,
+    `apiVersion: datamesh/v1\nkind: Pipeline\nname: ${pipelineName}\nsources:\n  - { name: orders-${run}, plugin: datagen, config: { rate: ${rate}, limit: ${limit}, batchSize: 50 } }\nsinks:\n  - { name: out, plugin: file, inputs: [orders-${run}], config: { path: ${out} } }\n`,
+  );
+  const config = join(home, `${name}-node.yaml`);
+  await writeFile(
+    config,
+    `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, name, 'data')}\nhttp: { port: 0 }\ntasks: { flushIntervalMs: 100 }\n` +
+      (transport ??
+        `transport: { kind: kafka, partitions: 3, kafka: { brokers: [${kafka.brokers[0]}], compression: lz4, sessionTimeoutMs: 6000 } }\n`) +
+      `pipelines: [${pipeline}]\n`,
+  );
+  return { out, config };
+}
+
+describe('mesh node start on Kafka', () => {
+  it('survives kill -9 at random points: every change exactly once, in order per key', async () => {
+    const limit = 4000;
+    const { out, config } = await kafkaNode('crashy', limit, 2000);
+    for (let crash = 0; crash < 3; crash++) {
+      const node = new MeshNodeProcess(['--config', config], env);
+      await node.url(60_000);
+      await new Promise((r) => setTimeout(r, 1500 + Math.floor(Math.random() * 1500)));
+      node.child.kill('SIGKILL');
+      await node.exited;
+    }
+    const last = new MeshNodeProcess(['--config', config], env);
+    await last.url(60_000);
+    await eventually(
+      async () => (analyse(await readLines(out)).distinct >= limit ? true : undefined),
+      90_000,
+    );
+    last.child.kill('SIGTERM');
+    expect(await last.exited).toBe(0);
+
+    const result = analyse(await readLines(out));
+    expect(result.distinct).toBe(limit);
+    expect(result.outOfOrderKeys).toEqual([]);
+    // Events and source positions are written in one Kafka transaction, and the file sink drops input
+    // records delivered again after a crash: nothing appears twice.
+    expect(result.duplicates).toBe(0);
+  }, 240_000);
+
+  it('reports an unreachable broker clearly and exits 1 after bounded retries', async () => {
+    const { config } = await kafkaNode(
+      'unreachable',
+      10,
+      0,
+      'transport: { kind: kafka, kafka: { brokers: [127.0.0.1:1], retries: 2, connectionTimeoutMs: 1000 } }\n',
+    );
+    const started = Date.now();
+    const result = mesh(['node', 'start', '--config', config], { ...env, OCLIF_COLUMNS: '1000' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/cannot reach Kafka at 127\.0\.0\.1:1 .*check transport\.kafka\.brokers/);
+    expect(result.stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    expect(Date.now() - started).toBeLessThan(45_000);
+  }, 60_000);
+
+  it('refuses wrong SASL credentials without printing the password', async () => {
+    const { config } = await kafkaNode(
+      'badauth',
+      10,
+      0,
+      `transport: { kind: kafka, kafka: { brokers: [${kafka.saslBrokers[0]}], retries: 1, sasl: { mechanism: scram-sha-512, username: datamesh, password: "\${KAFKA_PASSWORD}" } } }\n`,
+    );
+    const result = mesh(['node', 'start', '--config', config], {
+      ...env,
+      OCLIF_COLUMNS: '1000',
+      KAFKA_PASSWORD: 'wrong-secret-value',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/Kafka refused the credentials of user "datamesh" \(scram-sha-512\)/);
+    expect(result.stderr + result.stdout).not.toContain('wrong-secret-value');
+  }, 60_000);
+
+  it('says which setting is missing when kind is kafka without brokers (exit 2)', async () => {
+    const { config } = await kafkaNode('nobrokers', 10, 0, 'transport: { kind: kafka }\n');
+    const result = mesh(['node', 'start', '--config', config], { ...env, OCLIF_COLUMNS: '1000' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/\/transport: transport kind "kafka" needs a `kafka` section/);
+  });
+});
+
+describe('mesh demo --kafka', () => {
+  it('runs the demo over Kafka', () => {
+    const dataDir = join(home, 'demo-kafka');
+    const result = mesh(
+      ['demo', '--data-dir', dataDir, '--duration', '4', '--rate', '500', '--kafka', kafka.brokers[0]!],
+      env,
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`over Kafka at ${kafka.brokers[0]}`);
+    const summary = /demo stopped cleanly after [\d.]+ s: (\d+) events generated, (\d+) written/.exec(
+      result.stdout,
+    );
+    expect(Number(summary?.[2])).toBeGreaterThan(0);
+  }, 60_000);
+});
