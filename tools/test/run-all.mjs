@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The whole suite: installs and starts the services tests need, builds the packages (the CLI's
+// The whole suite: installs the services tests need (they start them as they go), builds the packages (the CLI's
 // end-to-end tests run the real `mesh` binary), type-checks and lints, runs every test with
 // vitest, and ends with the line `N passed, N failed, N skipped`.
 import { spawnSync } from 'node:child_process';
@@ -27,11 +27,8 @@ function step(title, command, args) {
 }
 
 const passThrough = process.argv.slice(2);
-step('services: install what the tests need (promtool)', process.execPath, [
-  'tools/services/cli.mjs',
-  'install',
-  'prometheus',
-]);
+// Downloads only (packages, jars): each integration test starts the services it needs, once per run.
+step('services: install what the tests need', process.execPath, ['tools/services/cli.mjs', 'install']);
 const built = step('build all packages', 'npx', [
   'nx',
   'run-many',
@@ -47,6 +44,7 @@ step('typecheck all packages', 'npx', [
   '--output-style=stream-without-prefixes',
 ]);
 step('lint all packages', 'npx', ['nx', 'run-many', '-t', 'lint', '--output-style=stream-without-prefixes']);
+step('lint tools', 'npx', ['eslint', 'tools']);
 step('formatting (prettier)', 'npx', ['prettier', '--check', '.', '--log-level=warn']);
 step('circular imports', 'npx', [
   'madge',
