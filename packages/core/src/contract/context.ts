@@ -31,6 +31,11 @@ export interface RegisteredSchema {
 
 /** Schema registry access: register versions under a subject (checked for compatibility), look them up. */
 export interface SchemaAccess {
+  /**
+   * Registers a schema under a subject, or answers with the version that already holds it. A new version is
+   * checked against the subject's compatibility level in the registry (BACKWARD unless configured) and, when
+   * `mode` is given, against that level too.
+   */
   register(subject: string, schema: AvroSchema, mode?: CompatibilityMode): Promise<RegisteredSchema>;
   latest(subject: string): Promise<RegisteredSchema | undefined>;
   byId(id: number): Promise<RegisteredSchema | undefined>;
