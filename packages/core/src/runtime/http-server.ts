@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -7,16 +7,29 @@ export interface HealthReport {
   readonly tasks: readonly { id: string; state: string; restarts: number; lastError?: string }[];
 }
 
-/** Serves `/metrics` (Prometheus text format) and `/health` (JSON; 503 unless every task runs). */
+/** A request listener that answers every path under `prefix` (e.g. the schema registry's REST API). */
+export interface HttpMount {
+  readonly prefix: string;
+  readonly listener: RequestListener;
+}
+
+/**
+ * Serves `/metrics` (Prometheus text format) and `/health` (JSON; 503 unless every task runs), and hands
+ * requests under each mount's prefix to its listener.
+ */
 export async function startHttpServer(
   host: string,
   port: number,
   registry: Registry,
   health: () => HealthReport,
+  mounts: readonly HttpMount[] = [],
 ): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET') {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const mount = mounts.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
+    if (mount) {
+      mount.listener(req, res);
+    } else if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/metrics') {
       registry.metrics().then(
@@ -29,7 +42,10 @@ export async function startHttpServer(
         .writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify(report));
     } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /health\n');
+      const paths = ['/metrics', '/health', ...mounts.map((m) => `${m.prefix}/`)];
+      res
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end(`not found: try ${paths.slice(0, -1).join(', ')} or ${paths.at(-1)}\n`);
     }
   });
   await new Promise<void>((resolve, reject) => {

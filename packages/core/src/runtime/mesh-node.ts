@@ -4,11 +4,14 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../contract/context.js';
 import { StandardMetrics } from '../metrics/task-metrics.js';
 import type { PipelinePlan } from '../pipeline/planner.js';
+import type { SchemaAccess } from '../contract/context.js';
+import { ExternalSchemaRegistry } from '../schema/external-schema-registry.js';
 import { LocalSchemaRegistry } from '../schema/local-schema-registry.js';
+import { schemaRegistryRequestListener } from '../schema/registry-http-api.js';
 import { ChangelogMap } from '../state/changelog-map.js';
 import type { Transport } from '../transport/transport.js';
 import { consumerRun } from './consumer-runner.js';
-import { startHttpServer, type HealthReport } from './http-server.js';
+import { startHttpServer, type HealthReport, type HttpMount } from './http-server.js';
 import type { NodeConfig } from './node-config.js';
 import { POSITIONS_TOPIC, STATE_TOPIC, type RuntimeServices } from './runtime-services.js';
 import { sourceRun } from './source-runner.js';
@@ -24,22 +27,31 @@ export interface MeshNodeOptions {
   readonly registry?: Registry;
 }
 
+/** Where a node serves its own schema registry, under its HTTP address. */
+export const SCHEMA_REGISTRY_PATH = '/schema-registry';
+
 /**
- * A process of the data plane: runs the tasks of its pipelines under supervision, serves /metrics
- * and /health, and on stop lets every task finish its batch, flush and commit before closing.
+ * A process of the data plane: runs the tasks of its pipelines under supervision, serves /metrics,
+ * /health and its schema registry, and on stop lets every task finish its batch, flush and commit before
+ * closing.
  */
 export class MeshNode {
   readonly url: string;
+  /** The registry the node uses: the one it serves (`<url>/schema-registry`) or an external one. */
+  readonly schemaRegistryUrl: string | undefined;
   readonly registry: Registry;
   private readonly tasks: SupervisedTask[];
   private readonly abort: AbortController;
   private readonly server: Server;
   private readonly services: RuntimeServices;
+  private readonly ownSchemas: LocalSchemaRegistry | undefined;
   private readonly stopTimeoutMs: number;
   private stopping: Promise<{ clean: boolean }> | undefined;
 
   private constructor(parts: {
     url: string;
+    schemaRegistryUrl: string | undefined;
+    ownSchemas: LocalSchemaRegistry | undefined;
     registry: Registry;
     tasks: SupervisedTask[];
     abort: AbortController;
@@ -48,6 +60,8 @@ export class MeshNode {
     stopTimeoutMs: number;
   }) {
     this.url = parts.url;
+    this.schemaRegistryUrl = parts.schemaRegistryUrl;
+    this.ownSchemas = parts.ownSchemas;
     this.registry = parts.registry;
     this.tasks = parts.tasks;
     this.abort = parts.abort;
@@ -79,11 +93,35 @@ export class MeshNode {
         ...(t.lastError ? { lastError: t.lastError } : {}),
       })),
     });
-    const opened: { positions?: ChangelogMap; state?: ChangelogMap; server?: Server } = {};
+    const opened: {
+      positions?: ChangelogMap;
+      state?: ChangelogMap;
+      server?: Server;
+      ownSchemas?: LocalSchemaRegistry;
+    } = {};
     let services: RuntimeServices;
     let url: string;
+    let schemaRegistryUrl: string | undefined;
     try {
-      const schemas = await LocalSchemaRegistry.open(join(config.dataDir, 'schemas.json'));
+      const mounts: HttpMount[] = [];
+      let schemas: SchemaAccess;
+      if (config.schemaRegistry.url) {
+        schemas = await openExternalRegistry(config.schemaRegistry);
+      } else {
+        // On the embedded transport beside the log (where `mesh topic tail` reads it); elsewhere in a
+        // compacted topic of the transport, as durable as the cluster.
+        opened.ownSchemas = schemas =
+          transport.kind === 'embedded'
+            ? await LocalSchemaRegistry.open(join(config.dataDir, 'schemas.json'))
+            : await LocalSchemaRegistry.onTransport(transport);
+        if (config.schemaRegistry.serve ?? true)
+          mounts.push({
+            prefix: SCHEMA_REGISTRY_PATH,
+            listener: schemaRegistryRequestListener(opened.ownSchemas.registry, {
+              prefix: SCHEMA_REGISTRY_PATH,
+            }),
+          });
+      }
       opened.positions = await ChangelogMap.open(transport, POSITIONS_TOPIC);
       opened.state = await ChangelogMap.open(transport, STATE_TOPIC);
       services = {
@@ -100,12 +138,16 @@ export class MeshNode {
         config.http.port,
         registry,
         health,
+        mounts,
       ));
+      schemaRegistryUrl =
+        config.schemaRegistry.url ?? (mounts.length > 0 ? `${url}${SCHEMA_REGISTRY_PATH}` : undefined);
     } catch (error) {
       await closeEach(logger, [
         ['http server', opened.server ? () => closeServer(opened.server!) : undefined],
         ['positions', opened.positions ? () => opened.positions!.close() : undefined],
         ['state', opened.state ? () => opened.state!.close() : undefined],
+        ['schema registry', opened.ownSchemas ? () => opened.ownSchemas!.close() : undefined],
         ['transport', () => transport.close()],
       ]);
       throw error;
@@ -144,9 +186,11 @@ export class MeshNode {
         );
       }
     }
-    logger.info({ url, tasks: tasks.map((t) => t.id) }, 'node started');
+    logger.info({ url, schemaRegistry: schemaRegistryUrl, tasks: tasks.map((t) => t.id) }, 'node started');
     return new MeshNode({
       url,
+      schemaRegistryUrl,
+      ownSchemas: opened.ownSchemas,
       registry,
       tasks,
       abort,
@@ -189,6 +233,7 @@ export class MeshNode {
         ['http server', () => closeServer(this.server)],
         ['positions', () => this.services.positions.close()],
         ['state', () => this.services.state.close()],
+        ['schema registry', this.ownSchemas ? () => this.ownSchemas!.close() : undefined],
         ['transport', () => this.services.transport.close()],
       ]);
       const clean = !timedOut && failed.length === 0 && closeError === undefined;
@@ -198,6 +243,18 @@ export class MeshNode {
     })();
     return this.stopping;
   }
+}
+
+/** The registry at `schemaRegistry.url`, once it answered: a wrong address or password fails the start. */
+async function openExternalRegistry(settings: NodeConfig['schemaRegistry']): Promise<ExternalSchemaRegistry> {
+  const registry = new ExternalSchemaRegistry({
+    url: settings.url!,
+    basicAuth: settings.basicAuth,
+    timeoutMs: settings.timeoutMs,
+    hint: 'Check schemaRegistry.url (and schemaRegistry.basicAuth) in the node config, and that the registry runs.',
+  });
+  await registry.client.request('GET', '/schemas/types');
+  return registry;
 }
 
 function closeServer(server: Server): Promise<void> {

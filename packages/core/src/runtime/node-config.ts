@@ -64,6 +64,42 @@ const KafkaSettingsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const SchemaRegistrySettingsSchema = Type.Object(
+  {
+    url: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^\\s]+$',
+        description:
+          "A Confluent-compatible schema registry to use instead of the node's own, e.g. http://registry:8081.",
+      }),
+    ),
+    serve: Type.Optional(
+      Type.Boolean({
+        description:
+          "Serve the node's own registry (Confluent REST API) at <http address>/schema-registry. Default: true without `url`.",
+      }),
+    ),
+    basicAuth: Type.Optional(
+      Type.Object(
+        {
+          username: Type.String({ minLength: 1 }),
+          password: Type.String({
+            minLength: 1,
+            description: 'Put it in the environment: `${SCHEMA_REGISTRY_PASSWORD}`.',
+          }),
+        },
+        { additionalProperties: false, description: 'Credentials for the registry at `url`.' },
+      ),
+    ),
+    timeoutMs: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description: 'How long one request to the registry at `url` may take.',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 /** A node's configuration file (YAML or JSON). Secrets come from environment variables, never from here. */
 export const NodeConfigSchema = Type.Object(
   {
@@ -109,6 +145,7 @@ export const NodeConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    schemaRegistry: SchemaRegistrySettingsSchema,
     tasks: Type.Object(
       {
         batchSize: Type.Integer({ minimum: 1, default: 500 }),

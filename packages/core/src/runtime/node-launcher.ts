@@ -37,6 +37,23 @@ export function nodeConfigFrom(document: SourceDocument, baseDir: string): Loade
       ),
     );
   }
+  const schemaRegistry = (value as Partial<NodeConfig>).schemaRegistry;
+  if (problems.length === 0 && schemaRegistry?.url !== undefined && schemaRegistry.serve === true) {
+    problems.push(
+      document.problem(
+        '/schemaRegistry/serve',
+        'a node that uses an external registry (`url`) serves none of its own: remove `serve` or `url`',
+      ),
+    );
+  }
+  if (problems.length === 0 && schemaRegistry?.url === undefined && schemaRegistry?.basicAuth !== undefined) {
+    problems.push(
+      document.problem(
+        '/schemaRegistry/basicAuth',
+        "`basicAuth` is for an external registry: set `url` too (the node's own registry takes no credentials)",
+      ),
+    );
+  }
   if (problems.length > 0) throw new DocumentError(`node config ${document.file} is invalid`, problems);
   const config = value as NodeConfig;
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
