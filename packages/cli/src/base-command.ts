@@ -4,6 +4,7 @@ import {
   DirLockedError,
   DocumentError,
   formatProblem,
+  RegistryRequestError,
   type PluginRegistry,
   type Problem,
 } from '@datamesh/core';
@@ -52,6 +53,14 @@ export abstract class MeshCommand extends Command {
       if (json) this.logJson({ error: error.message });
       else this.logToStderr(error.message);
       this.exit(EXIT.invalid);
+    }
+    if (error instanceof RegistryRequestError) {
+      // Unreachable, timed out or refused credentials: a failure (1); a refusal of what was asked: invalid (2).
+      const refused =
+        error.status !== undefined && error.status < 500 && error.status !== 401 && error.status !== 403;
+      if (json) this.logJson({ error: error.message });
+      else this.logToStderr(error.message);
+      this.exit(refused ? EXIT.invalid : EXIT.failure);
     }
     if (error instanceof KafkaTransportError) {
       // Not the user's input but the cluster: a failure (1), said plainly, without a stack trace.

@@ -28,12 +28,15 @@ export class RegistryRequestError extends Error {
   readonly url: string;
   readonly status: number | undefined;
   readonly code: number | undefined;
-  constructor(message: string, url: string, status?: number, code?: number) {
+  /** The registry's own `message`, when it sent one. */
+  readonly reason: string | undefined;
+  constructor(message: string, url: string, status?: number, code?: number, reason?: string) {
     super(message);
     this.name = 'RegistryRequestError';
     this.url = url;
     this.status = status;
     this.code = code;
+    this.reason = reason;
   }
 }
 
@@ -81,16 +84,21 @@ export class SchemaRegistryClient {
     this.hint = options.hint ?? 'Check the registry URL and that the registry runs.';
   }
 
-  subjects(): Promise<string[]> {
-    return this.request('GET', '/subjects');
+  /** Subjects with a live version; with `deleted`, soft-deleted ones too. */
+  subjects(options: { deleted?: boolean } = {}): Promise<string[]> {
+    return this.request('GET', `/subjects${deletedQuery(options)}`);
   }
 
-  versions(subject: string): Promise<number[]> {
-    return this.request('GET', `/subjects/${enc(subject)}/versions`);
+  versions(subject: string, options: { deleted?: boolean } = {}): Promise<number[]> {
+    return this.request('GET', `/subjects/${enc(subject)}/versions${deletedQuery(options)}`);
   }
 
-  version(subject: string, version: VersionSelector): Promise<RegistryVersion> {
-    return this.request('GET', `/subjects/${enc(subject)}/versions/${version}`);
+  version(
+    subject: string,
+    version: VersionSelector,
+    options: { deleted?: boolean } = {},
+  ): Promise<RegistryVersion> {
+    return this.request('GET', `/subjects/${enc(subject)}/versions/${version}${deletedQuery(options)}`);
   }
 
   schemaById(id: number): Promise<{ schema: string; schemaType?: string }> {
@@ -204,8 +212,13 @@ export class SchemaRegistryClient {
       this.url,
       response.status,
       code,
+      message,
     );
   }
+}
+
+function deletedQuery(options: { deleted?: boolean }): string {
+  return options.deleted ? '?deleted=true' : '';
 }
 
 function enc(subject: string): string {

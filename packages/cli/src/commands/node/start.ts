@@ -7,9 +7,10 @@ import { runNode } from '../../node-runner.js';
 export default class NodeStart extends MeshCommand {
   static override summary = 'Run a mesh node with the pipelines of a node config.';
   static override description =
-    'Plans every pipeline the config lists (refusing to start if any is invalid), runs their tasks on the embedded ' +
-    'transport, serves /metrics and /health, and logs JSON lines to stdout. SIGINT or SIGTERM drains in-flight batches, ' +
-    'flushes sinks and commits positions before exiting.';
+    'Plans every pipeline the config lists (refusing to start if any is invalid), runs their tasks on the transport ' +
+    'the config names, serves /metrics, /health and its schema registry (the Confluent REST API at /schema-registry, ' +
+    'unless it uses an external one: schemaRegistry.url), and logs JSON lines to stdout. SIGINT or SIGTERM drains ' +
+    'in-flight batches, flushes sinks and commits positions before exiting.';
   static override examples = [
     '<%= config.bin %> node start --config examples/demo/node.yaml',
     '<%= config.bin %> node start --config node.yaml --pipeline extra.yaml --port 9500',
