@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs the benchmarks of tools/bench, one child process each, after building core (benchmarks import its dist).
+// Runs the benchmarks of tools/bench, one child process each, after building core and transport-kafka
+// (benchmarks import their dist).
 //   npm run bench                                   every benchmark
 //   npm run bench -- embedded-transport             one
 //   npm run bench -- embedded-transport --events 200000   flags after the names go to each benchmark
@@ -27,18 +28,21 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : available;
 
-console.log('building @datamesh/core (tsc -p packages/core/tsconfig.build.json)…');
+// transport-kafka compiles against core's dist, so core goes first.
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-const build = spawnSync(process.execPath, [tsc, '-p', 'packages/core/tsconfig.build.json'], {
-  cwd: root,
-  stdio: 'inherit',
-});
-if (build.status !== 0) {
-  if (!existsSync(join(root, 'packages/core/dist/index.js'))) {
-    console.error('the build of core failed and left no dist to run against');
-    process.exit(1);
+for (const pkg of ['core', 'transport-kafka']) {
+  console.log(`building @datamesh/${pkg} (tsc -p packages/${pkg}/tsconfig.build.json)…`);
+  const build = spawnSync(process.execPath, [tsc, '-p', `packages/${pkg}/tsconfig.build.json`], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) {
+    if (!existsSync(join(root, `packages/${pkg}/dist/index.js`))) {
+      console.error(`the build of ${pkg} failed and left no dist to run against`);
+      process.exit(1);
+    }
+    console.warn(`the build of ${pkg} reported errors; running against what it emitted`);
   }
-  console.warn('the build of core reported errors; running against what it emitted');
 }
 
 let failed = 0;
