@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChangelogMap } from '../state/changelog-map.js';
 import { EmbeddedTransport } from '../transport/embedded/index.js';
+import { readToEnd } from '../transport/read-to-end.js';
+import type { Transport } from '../transport/transport.js';
 import { LocalSchemaRegistry } from './local-schema-registry.js';
 import { SchemaRegistry } from './schema-registry.js';
 import { SCHEMAS_TOPIC, TopicRegistryStorage } from './topic-registry-storage.js';
@@ -85,6 +87,44 @@ describe('TopicRegistryStorage on the embedded transport', () => {
     expect(await reopened.byId(registered.id)).toEqual(registered);
     expect(await reopened.latest('t-value')).toEqual(registered);
     await reopened.close();
+    await transport.close();
+  });
+
+  it('never ends the topic with a tombstone, so compaction cannot take its last record', async () => {
+    await withRegistry(async (registry) => {
+      await registry.register('a-value', schema('A'));
+      await registry.deleteSubject('a-value');
+      await registry.deleteSubject('a-value', { permanent: true });
+    });
+    const transport = await EmbeddedTransport.open({ dir, fsync: 'never' });
+    const records = [];
+    for await (const batch of readToEnd(transport, SCHEMAS_TOPIC)) records.push(...batch);
+    await transport.close();
+    expect(records.at(-1)?.key?.toString()).toBe('{"keytype":"NEXT_ID"}');
+    expect(JSON.parse(records.at(-1)!.value!.toString())).toEqual({ nextId: 2 });
+  });
+
+  it('refuses to start from a topic it could not read to its end: it would reuse ids', async () => {
+    await withRegistry((registry) => registry.register('a-value', schema('A')));
+    const transport = await EmbeddedTransport.open({ dir, fsync: 'never' });
+    // A transport whose reads come back empty, as a stalled one would.
+    const stalled: Transport = {
+      kind: 'stalled',
+      ensureTopic: (name, config) => transport.ensureTopic(name, config),
+      listTopics: () => transport.listTopics(),
+      describeTopic: (name) => transport.describeTopic(name),
+      producer: () => transport.producer(),
+      sync: () => transport.sync(),
+      consumer: (options) => {
+        const consumer = transport.consumer(options);
+        return { ...consumer, poll: async () => [], close: () => consumer.close() };
+      },
+      close: () => transport.close(),
+    };
+    const error = await TopicRegistryStorage.open(stalled).catch((e: unknown) => e as Error);
+    expect(String(error)).toMatch(
+      /read the schema registry's topic __datamesh_schemas only up to offset -1 of 2/,
+    );
     await transport.close();
   });
 
