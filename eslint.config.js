@@ -19,11 +19,21 @@ export default tseslint.config(
           allow: [],
           depConstraints: [
             { sourceTag: 'scope:core', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:plugin', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
+            // scope:services is tools/services (useServices() for integration tests): test code only.
+            {
+              sourceTag: 'scope:plugin',
+              onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit', 'scope:services'],
+            },
             { sourceTag: 'scope:testkit', onlyDependOnLibsWithTags: ['scope:core'] },
             // Transports implement core's Transport interface; only apps choose one.
-            { sourceTag: 'scope:transport', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
-            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:core', 'scope:transport'] },
+            {
+              sourceTag: 'scope:transport',
+              onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit', 'scope:services'],
+            },
+            {
+              sourceTag: 'scope:app',
+              onlyDependOnLibsWithTags: ['scope:core', 'scope:transport', 'scope:services'],
+            },
           ],
         },
       ],
@@ -34,6 +44,23 @@ export default tseslint.config(
           object: 'process',
           property: 'env',
           message: 'Plugins and core receive configuration; read the environment only in the CLI.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    ignores: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/__fixtures__/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@datamesh/services', '@datamesh/services/*'],
+              message: 'The service harness is for tests.',
+            },
+          ],
         },
       ],
     },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   partitionForKey,
+  readToEnd,
   type ConsumedRecord,
   type Consumer,
   type ProduceRecord,
@@ -410,6 +411,31 @@ function describeTransactions(
         );
         expect(values).toContain('position-committed');
         expect(values).not.toContain('position-aborted');
+      });
+    },
+  );
+
+  it(
+    'lets readToEnd stop at a transactional topic’s end, which is a commit marker, without an idle wait',
+    { timeout: testTimeout },
+    async () => {
+      await withTransport(async (transport) => {
+        const topic = uniqueName('tx-read-to-end');
+        await transport.ensureTopic(topic, { partitions: 2, compacted: true });
+        const producer = transactional(transport, uniqueName('tx-positions'));
+        for (let i = 0; i < 5; i++) {
+          const tx = await producer.begin();
+          await tx.send([keyed(topic, `task-${i % 3}`, `position-${i}`)]);
+          await tx.commit();
+        }
+        await producer.close();
+        const read: ConsumedRecord[] = [];
+        // An idle wait this long would outlast the test: only knowing where the end is can finish in time.
+        for await (const batch of readToEnd(transport, topic, { idleMs: testTimeout * 2 }))
+          read.push(...batch);
+        expect(read.map((r) => r.value!.toString()).sort()).toEqual(
+          Array.from({ length: 5 }, (_, i) => `position-${i}`).sort(),
+        );
       });
     },
   );

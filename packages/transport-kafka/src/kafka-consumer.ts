@@ -28,6 +28,8 @@ export class KafkaConsumer implements Consumer {
   private readonly buffer = new RecordBuffer();
   private readonly started: Promise<void>;
   private assigned = new Map<string, Set<number>>();
+  /** Per `topic/partition`, the offset after the last batch kafkajs finished, control records included. */
+  private fetched = new Map<string, number>();
   private joined = false;
   private failure: unknown;
   private closed = false;
@@ -40,7 +42,15 @@ export class KafkaConsumer implements Consumer {
         Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
       );
       this.buffer.clear();
+      this.fetched.clear();
       this.joined = true;
+    });
+    // Emitted after each batch went through onBatch, also for batches of only transaction markers or
+    // aborted records (which onBatch never sees): how far this member has really read.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const key = `${payload.topic}/${payload.partition}`;
+      const next = Number(payload.lastOffset) + 1;
+      if (next > (this.fetched.get(key) ?? 0)) this.fetched.set(key, next);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) {
@@ -85,6 +95,13 @@ export class KafkaConsumer implements Consumer {
       if (isRebalancing(error)) return;
       throw error;
     }
+  }
+
+  readUpTo(topic: string, ends: readonly number[]): boolean {
+    if (this.buffer.size > 0) return false;
+    return ends.every(
+      (end, partition) => end === 0 || (this.fetched.get(`${topic}/${partition}`) ?? 0) >= end,
+    );
   }
 
   async committed(): Promise<TopicPartitionOffset[]> {

@@ -94,6 +94,12 @@ export interface Consumer {
   committed(): Promise<TopicPartitionOffset[]>;
   /** Records not yet consumed by this group (end offset − committed), summed over partitions. */
   lag(): Promise<number>;
+  /**
+   * Optional: true once poll has handed out every record of `topic` before `ends[partition]`, counting
+   * records no reader ever sees (transaction markers, aborted records) as read. Transports whose topics can
+   * end in such records implement it, so a reader knows it reached the end without waiting.
+   */
+  readUpTo?(topic: string, ends: readonly number[]): boolean;
   close(): Promise<void>;
 }
 
