@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ServiceError, findOnPath, log, run } from './system.mjs';
+import { stripVTControlCharacters } from 'node:util';
+import { ServiceError, capture, findOnPath, log } from './system.mjs';
 import { cacheDir, mavenRepo } from './paths.mjs';
 
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
@@ -58,7 +59,8 @@ ${dependencies.map((d) => `    ${dependencyXml(d)}`).join('\n')}
   rmSync(lib, { recursive: true, force: true });
   log(service, `resolving jars from Maven Central into ${lib} (first time only; this can take minutes)`);
   const started = Date.now();
-  run('mvn', [
+  // Quiet Maven still prints bare colour resets; its output is shown only when it fails.
+  const { status, stdout, stderr } = capture('mvn', [
     '-q',
     '-B',
     '-Dstyle.color=never',
@@ -69,6 +71,10 @@ ${dependencies.map((d) => `    ${dependencyXml(d)}`).join('\n')}
     `-DoutputDirectory=${lib}`,
     '-DincludeScope=runtime',
   ]);
+  if (status !== 0) {
+    const output = stripVTControlCharacters(`${stdout}\n${stderr}`).trim();
+    throw new ServiceError(`Maven could not resolve the jars of ${service} (exit ${status}):\n${output}`);
+  }
   const jars = readdirSync(lib).filter((f) => f.endsWith('.jar'));
   if (jars.length === 0) throw new ServiceError(`Maven resolved no jars for ${service} into ${lib}`);
   writeFileSync(stamp, hash);
