@@ -16,7 +16,12 @@ export const description = 'Apache Kafka 4.1 (KRaft single node, transactions, S
 const VERSION = '4.1.1';
 const LOG4J = '2.24.3';
 const HOST = '127.0.0.1';
-const PORTS = { plaintext: 59092, controller: 59093, sasl: 59094, tls: 59095 };
+const PORTS = { plaintext: 59092, controller: 59093, sasl: 59094, tls: 59095, faulty: 59096 };
+/**
+ * The FAULTY listener (59096) advertises this port instead of its own: a test runs a TCP proxy here that it
+ * can cut and restore, to see how clients behave when the broker becomes unreachable and comes back.
+ */
+const FAULTY_ADVERTISED_PORT = 59097;
 const SCRAM_USER = { username: 'datamesh', password: 'datamesh-secret' };
 const KEYSTORE_PASSWORD = 'datamesh-test-only';
 
@@ -28,6 +33,7 @@ export const endpoint = {
   sasl: SCRAM_USER,
   tlsBrokers: [`${HOST}:${PORTS.tls}`],
   tls: { caFile: join(tlsDir(), 'ca.pem') },
+  faulty: { brokers: [`${HOST}:${FAULTY_ADVERTISED_PORT}`], proxyTo: { host: HOST, port: PORTS.faulty } },
   libDir: join(cacheDir(name), 'lib'),
 };
 
@@ -77,16 +83,18 @@ function serverProperties() {
       `CONTROLLER://${HOST}:${PORTS.controller}`,
       `SASL_PLAINTEXT://${HOST}:${PORTS.sasl}`,
       `SSL://${HOST}:${PORTS.tls}`,
+      `FAULTY://${HOST}:${PORTS.faulty}`,
     ].join(','),
     'advertised.listeners': [
       `PLAINTEXT://${HOST}:${PORTS.plaintext}`,
       `SASL_PLAINTEXT://${HOST}:${PORTS.sasl}`,
       `SSL://${HOST}:${PORTS.tls}`,
+      `FAULTY://${HOST}:${FAULTY_ADVERTISED_PORT}`,
     ].join(','),
     'inter.broker.listener.name': 'PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
     'listener.security.protocol.map':
-      'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
+      'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,FAULTY:PLAINTEXT',
     'sasl.enabled.mechanisms': 'SCRAM-SHA-256,SCRAM-SHA-512',
     'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config':
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',

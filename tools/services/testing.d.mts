@@ -19,6 +19,11 @@ export interface ServiceEndpoints {
     /** SSL listener (server certificate signed by `tls.caFile`). */
     tlsBrokers: string[];
     tls: { caFile: string };
+    /**
+     * A PLAINTEXT listener advertised as `brokers`, where nothing listens: a test runs a TCP proxy there to
+     * `proxyTo` and cuts it to make the broker unreachable.
+     */
+    faulty: { brokers: string[]; proxyTo: { host: string; port: number } };
     /** The jars of the broker, for the Java perf tools. */
     libDir: string;
   };

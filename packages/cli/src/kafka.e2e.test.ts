@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
 import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+import { TcpProxy } from './__fixtures__/tcp-proxy.js';
 
 // The same pipelines as node.e2e.test.ts, on a real Kafka broker: only the node config's transport differs.
 let home: string;
@@ -137,6 +138,54 @@ describe('mesh node start on Kafka', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/\/transport: transport kind "kafka" needs a `kafka` section/);
   });
+});
+
+describe('mesh node start on Kafka: the broker becomes unreachable mid-run', () => {
+  it('reports it in /health, retries with backoff, and recovers when the broker is back: nothing lost', async () => {
+    const limit = 3000;
+    const proxy = new TcpProxy(Number(kafka.faulty.brokers[0]!.split(':')[1]), kafka.faulty.proxyTo);
+    await proxy.open();
+    const { out, config } = await kafkaNode(
+      'outage',
+      limit,
+      300,
+      `transport: { kind: kafka, partitions: 2, kafka: { brokers: [${kafka.faulty.brokers[0]}], retries: 2, connectionTimeoutMs: 1000, sessionTimeoutMs: 6000 } }\n`,
+    );
+    const node = new MeshNodeProcess(['--config', config], env);
+    try {
+      const url = await node.url(60_000);
+      await eventually(async () => ((await readLines(out)).length > 100 ? true : undefined), 30_000);
+
+      await proxy.cut();
+      const degraded = await eventually(async () => {
+        const response = await fetch(`${url}/health`);
+        const body = (await response.json()) as {
+          status: string;
+          tasks: { state: string; lastError?: string }[];
+        };
+        return response.status === 503 && body.status === 'degraded' ? body : undefined;
+      }, 60_000);
+      expect(degraded.tasks.some((t) => t.state === 'restarting' && t.lastError)).toBe(true);
+
+      await proxy.open();
+      await eventually(
+        async () => ((await fetch(`${url}/health`)).status === 200 ? true : undefined),
+        90_000,
+      );
+      await eventually(
+        async () => (analyse(await readLines(out)).distinct >= limit ? true : undefined),
+        90_000,
+      );
+      node.child.kill('SIGTERM');
+      expect(await node.exited).toBe(0);
+      const result = analyse(await readLines(out));
+      expect(result.distinct).toBe(limit);
+      expect(result.outOfOrderKeys).toEqual([]);
+    } finally {
+      node.child.kill('SIGKILL');
+      await proxy.cut();
+    }
+  }, 300_000);
 });
 
 describe('mesh demo --kafka', () => {
