@@ -59,7 +59,7 @@ async function kafkaNode(name: string, limit: number, rate: number, transport?: 
   const pipeline = join(home, `${name}.yaml`);
   await writeFile(
     pipeline,
-    `apiVersion: datamesh/v1\nkind: Pipeline\nname: ${pipelineName}\nsources:\n  - { name: orders-${run}, plugin: datagen, config: { rate: ${rate}, limit: ${limit}, batchSize: 50 } }\nsinks:\n  - { name: out, plugin: file, inputs: [orders-${run}], config: { path: ${out} } }\n`,
+    `apiVersion: datamesh/v1\nkind: Pipeline\nname: ${pipelineName}\nsources:\n  - { name: ${name}-${run}, plugin: datagen, config: { rate: ${rate}, limit: ${limit}, batchSize: 50 } }\nsinks:\n  - { name: out, plugin: file, inputs: [${name}-${run}], config: { path: ${out} } }\n`,
   );
   const config = join(home, `${name}-node.yaml`);
   await writeFile(
@@ -168,19 +168,32 @@ describe('mesh node start on Kafka: the broker becomes unreachable mid-run', () 
       expect(degraded.tasks.some((t) => t.state === 'restarting' && t.lastError)).toBe(true);
 
       await proxy.open();
+      const explain = async (error: unknown): Promise<never> => {
+        const health = await (await fetch(`${url}/health`)).text();
+        const metrics = (await (await fetch(`${url}/metrics`)).text())
+          .split('\n')
+          .filter((l) => /^datamesh_.*(events|lag)/.test(l))
+          .join(' | ');
+        const errors = node.lines.filter((l) => l['level'] === 50).slice(-3);
+        const { distinct } = analyse(await readLines(out));
+        throw new Error(
+          `${(error as Error).message}; ${distinct} changes written; health: ${health}; metrics: ${metrics}; last errors: ${JSON.stringify(errors)}; warnings: ${JSON.stringify(node.lines.filter((l) => l['level'] === 40).slice(-5))}`,
+        );
+      };
       await eventually(
         async () => ((await fetch(`${url}/health`)).status === 200 ? true : undefined),
         90_000,
-      );
+      ).catch(explain);
       await eventually(
         async () => (analyse(await readLines(out)).distinct >= limit ? true : undefined),
         90_000,
-      );
+      ).catch(explain);
       node.child.kill('SIGTERM');
       expect(await node.exited).toBe(0);
       const result = analyse(await readLines(out));
       expect(result.distinct).toBe(limit);
       expect(result.outOfOrderKeys).toEqual([]);
+      expect(result.duplicates).toBe(0);
     } finally {
       node.child.kill('SIGKILL');
       await proxy.cut();

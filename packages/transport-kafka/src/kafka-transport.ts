@@ -192,6 +192,15 @@ export class KafkaTransport implements Transport {
         // Short fetch waits let a rebalance or a close proceed quickly; an arriving record still ends a wait.
         maxWaitTimeInMs: 500,
         readUncommitted: false,
+        // kafkajs would restart a crashed consumer by itself on a timer, which can fire after close() and
+        // bring back a zombie member holding partitions. A crash fails poll() instead: the runtime restarts
+        // the task with a fresh consumer.
+        retry: {
+          retries: this.options.retries ?? 5,
+          initialRetryTime: 300,
+          maxRetryTime: 10_000,
+          restartOnFailure: async () => false,
+        },
       }),
       admin: () => this.admin(),
       group: options.group,
