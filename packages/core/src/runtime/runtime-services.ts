@@ -21,5 +21,5 @@ export const POSITIONS_TOPIC = '__datamesh_positions';
 export const STATE_TOPIC = '__datamesh_state';
 
 export function checkpointsOf(services: RuntimeServices, taskId: string) {
-  return { committed: async () => services.positions.get<Position>(taskId) };
+  return { committed: () => services.positions.current<Position>(taskId) };
 }

@@ -124,10 +124,15 @@ export function sourceRun(
       if (records.length === 0 && !moved) return;
       if (transactional) {
         const tx = await transactional.begin();
+        let committing = false;
         try {
           await tx.send(moved ? [...records, services.positions.recordOf(planned.id, position)] : records);
+          committing = true;
           await tx.commit();
         } catch (error) {
+          // A commit whose answer was lost may have taken effect: the restarted task reads the stored
+          // position back from the topic rather than resume from an older one and write events twice.
+          if (committing && moved) services.positions.markUncertain(planned.id);
           await tx.abort().catch(() => undefined);
           throw error;
         }

@@ -11,25 +11,53 @@ export class ChangelogMap {
   private readonly topic: string;
   private readonly producer: Producer;
 
-  private constructor(topic: string, producer: Producer) {
+  private readonly transport: Transport;
+  /** Keys whose last write may or may not have taken effect (a failed transaction commit). */
+  private readonly stale = new Set<string>();
+
+  private constructor(transport: Transport, topic: string, producer: Producer) {
+    this.transport = transport;
     this.topic = topic;
     this.producer = producer;
   }
 
   static async open(transport: Transport, topic: string): Promise<ChangelogMap> {
     await transport.ensureTopic(topic, { partitions: 1, compacted: true });
-    const map = new ChangelogMap(topic, transport.producer());
-    for await (const records of readToEnd(transport, topic, {
-      group: `${topic}.restore.${process.pid}.${Date.now()}`,
+    const map = new ChangelogMap(transport, topic, transport.producer());
+    await map.replay();
+    return map;
+  }
+
+  private async replay(only?: string): Promise<void> {
+    for await (const records of readToEnd(this.transport, this.topic, {
+      group: `${this.topic}.restore.${process.pid}.${Date.now()}`,
     })) {
       for (const record of records) {
         if (!record.key) continue;
         const key = record.key.toString('utf8');
-        if (record.value === null) map.values.delete(key);
-        else map.values.set(key, JSON.parse(record.value.toString('utf8')));
+        if (only !== undefined && key !== only) continue;
+        if (record.value === null) this.values.delete(key);
+        else this.values.set(key, JSON.parse(record.value.toString('utf8')));
       }
     }
-    return map;
+  }
+
+  /**
+   * Notes that a transaction writing `key` failed at its commit: the broker may have committed it or not
+   * (the answer was lost), so the next `current(key)` reads the topic again rather than trust memory.
+   */
+  markUncertain(key: string): void {
+    this.stale.add(key);
+  }
+
+  /** The value of `key`, read again from the topic first if its last write is uncertain. */
+  async current<T = unknown>(key: string): Promise<T | undefined> {
+    if (this.stale.has(key)) {
+      this.values.delete(key);
+      await this.replay(key);
+      this.stale.delete(key);
+    }
+    return this.get<T>(key);
   }
 
   get<T = unknown>(key: string): T | undefined {
