@@ -47,10 +47,10 @@ export class KafkaConsumer implements Consumer {
     });
     // Emitted after each batch went through onBatch, also for batches of only transaction markers or
     // aborted records (which onBatch never sees): how far this member has really read.
+    // (Batches with records are counted in onBatch, once they are buffered.)
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      const key = `${payload.topic}/${payload.partition}`;
-      const next = Number(payload.lastOffset) + 1;
-      if (next > (this.fetched.get(key) ?? 0)) this.fetched.set(key, next);
+      if (payload.batchSize === 0)
+        this.reached(payload.topic, payload.partition, Number(payload.lastOffset) + 1);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) {
@@ -82,6 +82,8 @@ export class KafkaConsumer implements Consumer {
   }
 
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (this.closed) throw new Error('consumer is closed');
+    this.throwIfFailed();
     // A partition handed to another member meanwhile is its business now: committing it from here could
     // move its position under it. Its records will be delivered again there.
     const owned = offsets.filter((o) => this.assigned.get(o.topic)?.has(o.partition));
@@ -95,6 +97,8 @@ export class KafkaConsumer implements Consumer {
       if (isRebalancing(error)) return;
       throw error;
     }
+    // kafkajs answers a commit on a consumer that just crashed without sending it.
+    this.throwIfFailed();
   }
 
   readUpTo(topic: string, ends: readonly number[]): boolean {
@@ -159,6 +163,7 @@ export class KafkaConsumer implements Consumer {
     }
     if (!isRunning() || isStale() || this.closed || batch.messages.length === 0) return;
     this.buffer.push(batch.messages.map((m) => fromKafkaMessage(batch.topic, batch.partition, m)));
+    this.reached(batch.topic, batch.partition, Number(batch.lastOffset()) + 1);
     resolveOffset(batch.lastOffset());
     await heartbeat();
   }
@@ -176,12 +181,25 @@ export class KafkaConsumer implements Consumer {
     }
   }
 
+  private reached(topic: string, partition: number, next: number): void {
+    const key = `${topic}/${partition}`;
+    if (next > (this.fetched.get(key) ?? 0)) this.fetched.set(key, next);
+  }
+
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 }
 
+/** kafkajs wraps non-retriable broker errors (these are) in KafkaJSNonRetriableError: look down the causes. */
 function isRebalancing(error: unknown): boolean {
-  const type = (error as { type?: string } | null)?.type;
-  return type === 'REBALANCE_IN_PROGRESS' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID';
+  for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (
+      e.type === 'REBALANCE_IN_PROGRESS' ||
+      e.type === 'ILLEGAL_GENERATION' ||
+      e.type === 'UNKNOWN_MEMBER_ID'
+    )
+      return true;
+  }
+  return false;
 }

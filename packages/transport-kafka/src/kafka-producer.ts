@@ -94,7 +94,8 @@ function requestRanges(records: readonly ProduceRecord[]): [number, number][] {
  * producer's sequence numbers in order — that is what batches them.
  */
 export class KafkaProducer implements Producer {
-  private readonly producer: KafkajsProducer;
+  private readonly create: () => KafkajsProducer;
+  private producer: KafkajsProducer;
   private readonly metadata: TopicMetadata;
   private readonly options: BatchingOptions;
   private readonly partitioner = new Partitioner();
@@ -105,12 +106,13 @@ export class KafkaProducer implements Producer {
   private readonly onClose: () => void;
 
   constructor(
-    producer: KafkajsProducer,
+    create: () => KafkajsProducer,
     metadata: TopicMetadata,
     options: BatchingOptions,
     onClose: () => void,
   ) {
-    this.producer = producer;
+    this.create = create;
+    this.producer = create();
     this.metadata = metadata;
     this.options = options;
     this.onClose = onClose;
@@ -165,9 +167,23 @@ export class KafkaProducer implements Producer {
           at += pending.records.length;
         }
       } catch (error) {
-        for (const pending of group) pending.reject(error);
+        // After a failed request kafkajs rolls the idempotent sequence numbers back even if the broker
+        // appended the batch, so the next send with this producer id could be taken for a duplicate and
+        // dropped, or refused as out of order. Sends queued behind fail too (their order after the failed
+        // ones cannot be kept), and a new producer, with a new id, takes the next ones.
+        const failed = [...group, ...this.queue.splice(0)];
+        for (const pending of failed) pending.reject(error);
+        await this.replaceProducer();
       }
     }
+  }
+
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer;
+    const wasConnected = this.connecting !== undefined;
+    this.producer = this.create();
+    this.connecting = undefined;
+    if (wasConnected) await old.disconnect().catch(() => undefined);
   }
 
   private connect(): Promise<void> {

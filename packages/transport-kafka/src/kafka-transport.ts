@@ -147,7 +147,7 @@ export class KafkaTransport implements Transport {
   producer(): Producer {
     this.assertOpen();
     const producer: KafkaProducer = new KafkaProducer(
-      this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
+      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
       this.metadata,
       {
         compression: this.options.compression ?? 'none',

@@ -30,13 +30,23 @@ export class KafkaTransactionalProducer implements TransactionalProducer {
     this.onClose = onClose;
   }
 
-  async begin(): Promise<Transaction> {
+  async init(): Promise<void> {
     if (this.closed) throw new Error('transactional producer is closed');
-    this.connecting ??= this.producer.connect().catch((error: unknown) => {
+    this.connecting ??= (async () => {
+      await this.producer.connect();
+      // kafkajs registers the transactional id (InitProducerId) when its first transaction begins, not on
+      // connect: begin and end an empty one, which fences older producers and settles what they left open.
+      const empty = await this.producer.transaction();
+      await empty.abort();
+    })().catch((error: unknown) => {
       this.connecting = undefined;
       throw error;
     });
     await this.connecting;
+  }
+
+  async begin(): Promise<Transaction> {
+    await this.init();
     return new KafkaTransaction(
       await this.producer.transaction(),
       this.metadata,

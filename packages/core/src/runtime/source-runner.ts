@@ -55,6 +55,12 @@ export function sourceRun(
     );
     const transactional = transport.transactionalProducer?.(`datamesh.source.${planned.id}`);
     const producer = transactional ? undefined : transport.producer();
+    if (transactional) {
+      // Fence a zombie instance of this task and settle what it left open before reading the position:
+      // then the position read back from the topic is the last one committed, by whichever instance.
+      await transactional.init();
+      services.positions.markUncertain(planned.id);
+    }
     let task: SourceTask | undefined;
     let closeError: unknown;
     // A stored position may not have been acknowledged before a restart: acknowledge it at the first chance.

@@ -74,6 +74,11 @@ export interface Transaction {
  * first (its next write fails) and aborts a transaction the first left open, e.g. by crashing.
  */
 export interface TransactionalProducer {
+  /**
+   * Registers the transactional id: fences any older producer with the same id and completes or aborts
+   * what it left open. `begin` does it too; a caller that must read state only after that calls it first.
+   */
+  init(): Promise<void>;
   begin(): Promise<Transaction>;
   close(): Promise<void>;
 }
