@@ -5,8 +5,7 @@
 // RESTCatalogAdapter/RESTCatalogServlet), Jetty 12 ee10, sqlite-jdbc and hadoop-common with the exclusions of
 // Iceberg's own build. The fixture's main binds every interface; a small launcher
 // (iceberg-rest/LoopbackRESTCatalogServer.java, compiled at install) serves the fixture on 127.0.0.1 only.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -18,9 +17,9 @@ import {
   stopDaemon,
   waitUntilReady,
 } from './lib/daemon.mjs';
-import { javaBinary, resolveJars } from './lib/maven.mjs';
+import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, dataRoot, logDir } from './lib/paths.mjs';
-import { ServiceError, capture, findOnPath, log } from './lib/system.mjs';
+import { ServiceError, capture, log } from './lib/system.mjs';
 
 export const name = 'iceberg-rest';
 export const description =
@@ -116,14 +115,6 @@ function paths() {
   };
 }
 
-function sourceHash() {
-  return createHash('sha256').update(readFileSync(MAIN_SOURCE)).digest('hex');
-}
-
-function launcherStamp(classes) {
-  return join(classes, '.source-sha256');
-}
-
 /** The java to run with, checked to be 17 or newer (the fixture's jars are built for 17). */
 function java17() {
   const java = javaBinary();
@@ -140,50 +131,21 @@ function java17() {
   return java;
 }
 
-/** Compiles the launcher into the cache (once per version of its source); needs the JDK's javac. */
-function compileLauncher(lib, classes) {
-  const stamp = launcherStamp(classes);
-  const hash = sourceHash();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return;
-  const java = java17();
-  const javac = [join(dirname(java), 'javac'), findOnPath('javac')].find((c) => c && existsSync(c));
-  if (!javac) {
-    throw new ServiceError(
-      'javac not found (next to java or on PATH): install a JDK 17 (Debian: openjdk-17-jdk-headless)',
-    );
-  }
-  log(name, `compiling ${MAIN_SOURCE}`);
-  rmSync(classes, { recursive: true, force: true });
-  mkdirSync(classes, { recursive: true });
-  const { status, stdout, stderr } = capture(javac, [
-    '--release',
-    '17',
-    '-cp',
-    join(lib, '*'),
-    '-d',
-    classes,
-    MAIN_SOURCE,
-  ]);
-  if (status !== 0) {
-    throw new ServiceError(`compiling ${MAIN_SOURCE} failed (javac exited ${status}):\n${stdout}${stderr}`);
-  }
-  writeFileSync(stamp, hash);
-}
-
 function installed() {
   const { lib, classes } = paths();
-  const stamp = launcherStamp(classes);
   return (
     existsSync(join(lib, '.resolved')) &&
-    existsSync(stamp) &&
-    readFileSync(stamp, 'utf8') === sourceHash() &&
+    launcherCompiled({ source: MAIN_SOURCE, classes }) &&
     existsSync(join(classes, ...MAIN_CLASS.split('.')) + '.class')
   );
 }
 
 export async function install() {
   const lib = resolveJars(name, { dependencies: DEPENDENCIES, managed: MANAGED });
-  compileLauncher(lib, paths().classes);
+  const { classes } = paths();
+  if (!launcherCompiled({ source: MAIN_SOURCE, classes })) {
+    compileLauncher(name, { source: MAIN_SOURCE, lib, classes, release: 17, java: java17() });
+  }
   const jars = readdirSync(lib).filter((f) => f.endsWith('.jar')).length;
   log(name, `installed: Iceberg ${ICEBERG_VERSION} REST catalog fixture, ${jars} jars (${lib})`);
 }

@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServiceError, aptInstall, capture, log } from './lib/system.mjs';
-import { runningPid, startDaemon, stopDaemon, waitUntilReady } from './lib/daemon.mjs';
+import { runningPid, startDaemon, stopDaemon, usingRunningServer, waitUntilReady } from './lib/daemon.mjs';
 import { dataDir } from './lib/paths.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 
@@ -140,16 +140,7 @@ function answers() {
 
 export async function up() {
   await install();
-  const pid = runningPid(name);
-  if (pid !== undefined) {
-    if (answers()) {
-      log(name, `already running (pid ${pid}) on ${HOST}:${PORT}`);
-      return;
-    }
-    // Started by someone else moments ago and still starting: wait for it rather than start a second one.
-    await waitUntilReady(name, `pid ${pid} (started earlier) answers on ${HOST}:${PORT}`, answers);
-    return;
-  }
+  if (await usingRunningServer(name, `${HOST}:${PORT}`, answers)) return;
   await assertPortFree(name, PORT, HOST);
   if (!existsSync(join(dbDir(), 'mysql'))) initDataDir();
   startDaemon(name, BIN.server, serverArgs(writeInitFile()));

@@ -3,8 +3,7 @@
 // standard modules (analysis-common, painless, mapper-extras, reindex, netty4 transport, …) on the class path.
 // The runner's own main cannot serve a port above 9299 and hides start-up errors, so a small launcher
 // (opensearch/OpenSearchMain.java, compiled at install) calls the runner instead; see the comment there.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,9 +15,9 @@ import {
   stopDaemon,
   waitUntilReady,
 } from './lib/daemon.mjs';
-import { javaBinary, resolveJars } from './lib/maven.mjs';
+import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, logDir } from './lib/paths.mjs';
-import { ServiceError, capture, findOnPath, log } from './lib/system.mjs';
+import { ServiceError, log } from './lib/system.mjs';
 
 export const name = 'opensearch';
 export const description = 'OpenSearch 2.19 single node, plain HTTP on 127.0.0.1:59200 (Maven Central jars)';
@@ -47,54 +46,19 @@ function paths() {
   };
 }
 
-function sourceHash() {
-  return createHash('sha256').update(readFileSync(MAIN_SOURCE)).digest('hex');
-}
-
-/** Compiles the launcher into the cache (once per version of its source); needs the JDK's javac. */
-function compileLauncher(lib, classes) {
-  const stamp = join(classes, '.source-sha256');
-  const hash = sourceHash();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return;
-  const java = javaBinary();
-  const javac = [join(dirname(java), 'javac'), findOnPath('javac')].find((c) => c && existsSync(c));
-  if (!javac) {
-    throw new ServiceError(
-      'javac not found (next to java or on PATH): install a JDK 17 (Debian: openjdk-17-jdk-headless)',
-    );
-  }
-  rmSync(classes, { recursive: true, force: true });
-  mkdirSync(classes, { recursive: true });
-  const { status, stdout, stderr } = capture(javac, [
-    '--release',
-    '11',
-    '-cp',
-    join(lib, '*'),
-    '-d',
-    classes,
-    MAIN_SOURCE,
-  ]);
-  if (status !== 0) {
-    throw new ServiceError(`compiling ${MAIN_SOURCE} failed (javac exited ${status}):\n${stdout}${stderr}`);
-  }
-  writeFileSync(stamp, hash);
-}
-
 function installed() {
   const { lib, classes } = paths();
-  const stamp = join(classes, '.source-sha256');
   return (
     existsSync(join(lib, '.resolved')) &&
     existsSync(join(classes, `${MAIN_CLASS}.class`)) &&
-    existsSync(stamp) &&
-    readFileSync(stamp, 'utf8') === sourceHash()
+    launcherCompiled({ source: MAIN_SOURCE, classes })
   );
 }
 
 export async function install() {
   const lib = resolveJars(name, { dependencies: [RUNNER] });
   const { classes } = paths();
-  compileLauncher(lib, classes);
+  compileLauncher(name, { source: MAIN_SOURCE, lib, classes, release: 11 });
   const server = readdirSync(lib).find((f) => /^opensearch-\d.*\.jar$/.test(f)) ?? '(no opensearch-*.jar?)';
   log(name, `installed: ${server} with ${RUNNER.artifactId}-${RUNNER.version} (${lib})`);
 }

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServiceError, aptInstall, capture, log } from './lib/system.mjs';
-import { isAlive, runningPid, startDaemon, stopDaemon, waitUntilReady } from './lib/daemon.mjs';
+import {
+  isAlive,
+  runningPid,
+  startDaemon,
+  stopDaemon,
+  usingRunningServer,
+  waitUntilReady,
+} from './lib/daemon.mjs';
 import { dataDir } from './lib/paths.mjs';
 import { assertPortFree } from './lib/ports.mjs';
 
@@ -201,16 +208,7 @@ function answers() {
 
 export async function up() {
   await install();
-  const pid = runningPid(name);
-  if (pid !== undefined) {
-    if (answers()) {
-      log(name, `already running (pid ${pid}) on ${HOST}:${PORT}`);
-      return;
-    }
-    // Started by someone else moments ago and still starting: wait for it rather than start a second one.
-    await waitUntilReady(name, `pid ${pid} (started earlier) answers on ${HOST}:${PORT}`, answers);
-    return;
-  }
+  if (await usingRunningServer(name, `${HOST}:${PORT}`, answers)) return;
   await assertPortFree(name, PORT, HOST);
   if (!existsSync(join(clusterDir(), 'PG_VERSION'))) initCluster();
   startDaemon(name, SETPRIV, [...AS_OS_USER, ...serverArgs()]);

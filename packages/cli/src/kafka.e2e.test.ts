@@ -1,7 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+import { analyse, readLines } from './__fixtures__/changes-file.js';
 import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 import { TcpProxy } from './__fixtures__/tcp-proxy.js';
 
@@ -20,38 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await remove();
 });
-
-interface Line {
-  key: { id: number };
-  source: { seq: number } | null;
-}
-
-async function readLines(file: string): Promise<Line[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Line);
-}
-
-function analyse(lines: readonly Line[]) {
-  const changes = lines.filter((l) => l.source !== null);
-  const seen = new Set<number>();
-  let duplicates = 0;
-  const lastByKey = new Map<number, number>();
-  const outOfOrder = new Set<number>();
-  for (const line of changes) {
-    const seq = line.source!.seq;
-    if (seen.has(seq)) {
-      duplicates++;
-      continue;
-    }
-    seen.add(seq);
-    if (seq < (lastByKey.get(line.key.id) ?? 0)) outOfOrder.add(line.key.id);
-    lastByKey.set(line.key.id, seq);
-  }
-  return { distinct: seen.size, duplicates, outOfOrderKeys: [...outOfOrder] };
-}
 
 async function kafkaNode(name: string, limit: number, rate: number, transport?: string) {
   const pipelineName = `${name}-${run}`;
@@ -86,14 +55,14 @@ describe('mesh node start on Kafka', () => {
     const last = new MeshNodeProcess(['--config', config], env);
     await last.url(60_000);
     await eventually(
-      async () => (analyse(await readLines(out)).distinct >= limit ? true : undefined),
+      async () => (analyse(await readLines(out)).distinct.size >= limit ? true : undefined),
       90_000,
     );
     last.child.kill('SIGTERM');
     expect(await last.exited).toBe(0);
 
     const result = analyse(await readLines(out));
-    expect(result.distinct).toBe(limit);
+    expect(result.distinct.size).toBe(limit);
     expect(result.outOfOrderKeys).toEqual([]);
     // Events and source positions are written in one Kafka transaction, and the file sink drops input
     // records delivered again after a crash: nothing appears twice.
@@ -175,7 +144,7 @@ describe('mesh node start on Kafka: the broker becomes unreachable mid-run', () 
           .filter((l) => /^datamesh_.*(events|lag)/.test(l))
           .join(' | ');
         const errors = node.lines.filter((l) => l['level'] === 50).slice(-3);
-        const { distinct } = analyse(await readLines(out));
+        const distinct = analyse(await readLines(out)).distinct.size;
         throw new Error(
           `${(error as Error).message}; ${distinct} changes written; health: ${health}; metrics: ${metrics}; last errors: ${JSON.stringify(errors)}; warnings: ${JSON.stringify(node.lines.filter((l) => l['level'] === 40).slice(-5))}`,
         );
@@ -185,13 +154,13 @@ describe('mesh node start on Kafka: the broker becomes unreachable mid-run', () 
         90_000,
       ).catch(explain);
       await eventually(
-        async () => (analyse(await readLines(out)).distinct >= limit ? true : undefined),
+        async () => (analyse(await readLines(out)).distinct.size >= limit ? true : undefined),
         90_000,
       ).catch(explain);
       node.child.kill('SIGTERM');
       expect(await node.exited).toBe(0);
       const result = analyse(await readLines(out));
-      expect(result.distinct).toBe(limit);
+      expect(result.distinct.size).toBe(limit);
       expect(result.outOfOrderKeys).toEqual([]);
       expect(result.duplicates).toBe(0);
     } finally {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyse, readLines } from './__fixtures__/changes-file.js';
 import { isolatedHome, CLI_BIN, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
 let home: string;
@@ -15,41 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await remove();
 });
-
-interface Line {
-  key: { id: number };
-  op: string | null;
-  source: { seq: number } | null;
-}
-
-async function readLines(file: string): Promise<Line[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Line);
-}
-
-/** Changes (not tombstones) in the file: their generator sequence numbers, first occurrences and repeats. */
-function analyse(lines: readonly Line[]) {
-  const changes = lines.filter((l) => l.source !== null);
-  const seen = new Set<number>();
-  let duplicates = 0;
-  const firstByKey = new Map<number, number[]>();
-  for (const line of changes) {
-    const seq = line.source!.seq;
-    if (seen.has(seq)) {
-      duplicates++;
-      continue;
-    }
-    seen.add(seq);
-    firstByKey.set(line.key.id, [...(firstByKey.get(line.key.id) ?? []), seq]);
-  }
-  const outOfOrderKeys = [...firstByKey.entries()]
-    .filter(([, seqs]) => seqs.some((s, i) => i > 0 && s < seqs[i - 1]!))
-    .map(([k]) => k);
-  return { distinct: seen, duplicates, outOfOrderKeys };
-}
 
 async function nodeSetup(name: string, limit: number, rate: number) {
   const dir = join(home, name);

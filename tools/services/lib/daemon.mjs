@@ -169,3 +169,18 @@ export async function httpGet(url, { timeoutMs = 2000, headers = {} } = {}) {
     return undefined;
   }
 }
+
+/**
+ * When the service's recorded server runs: returns true once it answers (waiting for one that another
+ * caller started moments ago and is still starting, rather than starting a second). False when none runs.
+ */
+export async function usingRunningServer(service, where, answers) {
+  const pid = runningPid(service);
+  if (pid === undefined) return false;
+  if (await answers()) {
+    log(service, `already running (pid ${pid}) on ${where}`);
+    return true;
+  }
+  await waitUntilReady(service, `pid ${pid} (started earlier) answers on ${where}`, answers);
+  return true;
+}

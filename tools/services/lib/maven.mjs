@@ -2,8 +2,8 @@
 // `dependency:copy-dependencies` into the service's cache folder. Idempotent: a stamp holding the POM's hash
 // skips the resolution when nothing changed.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { ServiceError, capture, findOnPath, log } from './system.mjs';
 import { cacheDir, mavenRepo } from './paths.mjs';
@@ -96,4 +96,44 @@ export function javaBinary(javaHome = process.env.JAVA_HOME) {
   if (!java)
     throw new ServiceError('java is not on PATH: install a JDK 17 (Debian: openjdk-17-jre-headless)');
   return java;
+}
+
+function sourceHash(source) {
+  return createHash('sha256').update(readFileSync(source)).digest('hex');
+}
+
+/** True when `classes` holds the launcher compiled from the current version of `source`. */
+export function launcherCompiled({ source, classes }) {
+  const stamp = join(classes, '.source-sha256');
+  return existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash(source);
+}
+
+/**
+ * Compiles a service's small Java launcher against the jars in `lib` into `classes`, once per version of its
+ * source. Needs the JDK's javac (next to `java`, or on PATH).
+ */
+export function compileLauncher(service, { source, lib, classes, release, java = javaBinary() }) {
+  if (launcherCompiled({ source, classes })) return;
+  const javac = [join(dirname(java), 'javac'), findOnPath('javac')].find((c) => c && existsSync(c));
+  if (!javac) {
+    throw new ServiceError(
+      'javac not found (next to java or on PATH): install a JDK 17 (Debian: openjdk-17-jdk-headless)',
+    );
+  }
+  log(service, `compiling ${source}`);
+  rmSync(classes, { recursive: true, force: true });
+  mkdirSync(classes, { recursive: true });
+  const { status, stdout, stderr } = capture(javac, [
+    '--release',
+    String(release),
+    '-cp',
+    join(lib, '*'),
+    '-d',
+    classes,
+    source,
+  ]);
+  if (status !== 0) {
+    throw new ServiceError(`compiling ${source} failed (javac exited ${status}):\n${stdout}${stderr}`);
+  }
+  writeFileSync(join(classes, '.source-sha256'), sourceHash(source));
 }
