@@ -6,6 +6,7 @@
 import process from 'node:process';
 import { ServiceError } from './lib/system.mjs';
 import { withServiceLock } from './lib/lock.mjs';
+import { reserveHarnessPorts } from './lib/ports.mjs';
 import { loadServices } from './registry.mjs';
 
 const COMMANDS = ['install', 'up', 'down', 'status'];
@@ -27,6 +28,7 @@ async function main(argv) {
     return 2;
   }
   const services = await loadServices(names);
+  if (command === 'up') reserveHarnessPorts();
   // Stop in reverse start order so dependants go before what they depend on.
   const ordered = command === 'down' ? [...services].reverse() : services;
   let failed = false;

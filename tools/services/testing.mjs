@@ -5,9 +5,11 @@
 // the global teardown (tools/test/services-global-setup.mjs) unless DATAMESH_KEEP_SERVICES=1.
 import { appendFileSync } from 'node:fs';
 import { withServiceLock } from './lib/lock.mjs';
+import { reserveHarnessPorts } from './lib/ports.mjs';
 import { loadServices } from './registry.mjs';
 
 export async function useServices(...names) {
+  reserveHarnessPorts();
   const services = await loadServices(names);
   const endpoints = {};
   for (const service of services) {

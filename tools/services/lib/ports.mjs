@@ -1,5 +1,6 @@
 // Checking a server's port before starting it, so a clash is reported with the port and who holds it instead
 // of surfacing later as a bind error in the server's log.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { canConnect } from './daemon.mjs';
 import { ServiceError, capture } from './system.mjs';
 
@@ -22,4 +23,27 @@ export async function assertPortFree(service, port, host = '127.0.0.1') {
     `cannot start ${service}: ${host}:${port} is already in use by ${holder}, which this harness did not ` +
       `start. Stop that process or free the port (see: ss -ltnp 'sport = :${port}'), then run up again.`,
   );
+}
+
+/**
+ * Every fixed port the services listen on. They lie inside Linux's ephemeral range (32768–60999), so an
+ * outgoing connection of any process could be handed one as its local port and make a server's bind fail.
+ */
+const HARNESS_PORTS = ['53306', '55432', '57000-57001', '58181', '59042', '59092-59097', '59200', '59300'];
+const RESERVED_PORTS_FILE = '/proc/sys/net/ipv4/ip_local_reserved_ports';
+
+/**
+ * Asks the kernel never to hand the harness's ports out as ephemeral ports (needs root; skipped quietly
+ * without it, or where the file does not exist).
+ */
+export function reserveHarnessPorts() {
+  try {
+    const current = readFileSync(RESERVED_PORTS_FILE, 'utf8').trim();
+    const have = new Set(current ? current.split(',') : []);
+    const missing = HARNESS_PORTS.filter((p) => !have.has(p));
+    if (missing.length === 0) return;
+    writeFileSync(RESERVED_PORTS_FILE, [...have, ...missing].join(','));
+  } catch {
+    // not root, or not Linux: the ports stay as they are
+  }
 }
