@@ -6,7 +6,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ServiceError, capture, log } from './lib/system.mjs';
-import { canConnect, runningPid, startDaemon, stopDaemon, waitUntilReady } from './lib/daemon.mjs';
+import {
+  canConnect,
+  runningPid,
+  startDaemon,
+  stopDaemon,
+  usingRunningServer,
+  waitUntilReady,
+} from './lib/daemon.mjs';
 import { javaBinary, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, logDir } from './lib/paths.mjs';
 
@@ -247,10 +254,8 @@ export async function install() {
 }
 
 export async function up() {
-  if (runningPid(name) !== undefined && (await canConnect(PORTS.plaintext))) {
-    log(name, `already running on ${endpoint.brokers[0]}`);
-    return;
-  }
+  // A broker that runs but answers slowly (a loaded machine) must not get a second one started beside it.
+  if (await usingRunningServer(name, endpoint.brokers[0], () => canConnect(PORTS.plaintext))) return;
   for (const port of Object.values(PORTS)) {
     if (await canConnect(port)) {
       throw new ServiceError(
