@@ -14,9 +14,21 @@ export interface StreamDeclaration extends StreamSchemas {
   readonly description?: string;
 }
 
+/** One event of a source batch. */
+export interface SourceBatchEvent {
+  readonly stream: string;
+  readonly event: ChangeEvent;
+  /**
+   * The stream's schemas from this event on, when they changed (a column added, a type altered). The runtime
+   * registers them as a new version under the topic's subjects, checked against the compatibility level; an
+   * incompatible change halts the source before this event, with nothing after the batch's start written.
+   */
+  readonly schemas?: StreamSchemas;
+}
+
 /** A batch read from a source, with the position to resume after it. */
 export interface SourceBatch {
-  readonly events: readonly { readonly stream: string; readonly event: ChangeEvent }[];
+  readonly events: readonly SourceBatchEvent[];
   /** Resuming from this position yields the events after this batch, never the batch again. */
   readonly position: Position;
 }

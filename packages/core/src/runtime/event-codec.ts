@@ -24,20 +24,25 @@ export class EventCodec {
     this.schemas = schemas;
   }
 
-  /** Registers the topic's key and value schemas; needed before `encode` for that topic. */
+  /**
+   * Registers the topic's key and value schemas; needed before `encode` for that topic. Answers whether the
+   * topic is written with other schema ids than before.
+   */
   async prepareTopic(
     topic: string,
     keySchema: AvroRecordSchema,
     valueSchema: AvroRecordSchema,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const key = await this.schemas.register(`${topic}-key`, keySchema);
     const value = await this.schemas.register(`${topic}-value`, valueSchema);
+    const previous = this.writers.get(topic);
     this.writers.set(topic, {
       keyId: key.id,
       keyType: avroType(keySchema),
       valueId: value.id,
       valueType: avroType(valueSchema),
     });
+    return previous?.keyId !== key.id || previous.valueId !== value.id;
   }
 
   encode(topic: string, event: ChangeEvent): ProduceRecord {

@@ -3,6 +3,9 @@ import type { Position } from '../contract/context.js';
 import type { SourceTask } from '../contract/plugin.js';
 import type { PlannedSource } from '../pipeline/planner.js';
 import type { ProduceRecord } from '../transport/transport.js';
+import type { StreamSchemas } from '../schema/envelope-schema.js';
+import { IncompatibleSchemaError } from '../schema/schema-registry.js';
+import { TaskHaltedError } from './supervisor.js';
 import { changelogStateStore } from '../state/state-store.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
@@ -92,15 +95,17 @@ export function sourceRun(
         }
         const started = performance.now();
         metrics.received(batch.events.length);
-        const records = batch.events.map(({ stream, event }) => {
+        const records: ProduceRecord[] = [];
+        for (const { stream, event, schemas } of batch.events) {
           const target = planned.streams.get(stream);
           if (!target) {
             throw new Error(
               `source "${stage.name}" emitted an event for undeclared stream "${stream}"; declared: ${[...planned.streams.keys()].join(', ')}`,
             );
           }
-          return codec.encode(target.topic, event);
-        });
+          if (schemas) await prepareEvolvedTopic(target.topic, stream, schemas);
+          records.push(codec.encode(target.topic, event));
+        }
         await write(records, batch.position);
         if (Date.now() - lastAckAt >= ACK_INTERVAL_MS) await acknowledge();
         metrics.emitted(records.length);
@@ -122,6 +127,24 @@ export function sourceRun(
     }
     // Reached only when the task itself ended well: then a failed close is the task's failure.
     if (closeError !== undefined) throw closeError;
+
+    /** Registers a stream's changed schemas; an incompatible change halts the source before the batch. */
+    async function prepareEvolvedTopic(topic: string, stream: string, schemas: StreamSchemas): Promise<void> {
+      let changed: boolean;
+      try {
+        changed = await codec.prepareTopic(topic, schemas.keySchema, schemas.valueSchema);
+      } catch (error) {
+        if (!(error instanceof IncompatibleSchemaError)) throw error;
+        throw new TaskHaltedError(
+          `source "${stage.name}": the schema of stream "${stream}" changed incompatibly (${error.message}). ` +
+            `The source stopped before that change; nothing after its last position was written. Make the change ` +
+            `compatible, or relax the compatibility of subject "${topic}-value" (mesh schemas), then restart the node.`,
+          { cause: error },
+        );
+      }
+      if (changed)
+        logger.info({ source: stage.name, stream, topic }, 'stream schema changed; writing a new version');
+    }
 
     /** Appends the events and stores the position: atomically where the transport has transactions. */
     async function write(records: readonly ProduceRecord[], position: Position): Promise<void> {

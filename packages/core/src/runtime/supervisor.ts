@@ -1,6 +1,18 @@
 import { abortableDelay } from '../contract/abortable-delay.js';
 import type { Logger } from '../contract/context.js';
 
+/**
+ * A failure that a restart cannot cure (an incompatible schema change, a source that refuses its input): the
+ * supervisor stops the task — the node keeps running its other tasks and reports this one failed — instead of
+ * retrying it forever. Nothing after the task's last durable position was written.
+ */
+export class TaskHaltedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TaskHaltedError';
+  }
+}
+
 /** One run of a task until `signal` aborts (resolve) or it fails (reject). */
 export type TaskRun = (signal: AbortSignal) => Promise<void>;
 
@@ -50,6 +62,11 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
           task.state = 'failed';
           return;
         }
+        if (isHalted(error)) {
+          options.logger.error({ task: id, err: error }, 'task halted: fix the cause, then restart the node');
+          task.state = 'failed';
+          return;
+        }
         options.logger.error({ task: id, err: error, retryInMs: backoff }, 'task failed; restarting');
       }
       task.state = 'restarting';
@@ -62,4 +79,9 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
     task.state = 'stopped';
   })();
   return task;
+}
+
+/** By name, so a halt thrown by a plugin built against another copy of core is recognised too. */
+function isHalted(error: unknown): boolean {
+  return error instanceof Error && error.name === 'TaskHaltedError';
 }

@@ -1,0 +1,58 @@
+import pg from 'pg';
+import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+
+/** A database of its own per test file (dropped at the end), on the harness's Postgres. */
+export interface PostgresFixture {
+  readonly endpoint: ServiceEndpoints['postgres'];
+  readonly database: string;
+  /** A superuser session on the fixture's database. */
+  readonly client: pg.Client;
+  /** Source config fields that reach the fixture's database as the superuser. */
+  readonly connection: { host: string; port: number; database: string; user: string; password: string };
+  sql(text: string, values?: unknown[]): Promise<pg.QueryResult>;
+  close(): Promise<void>;
+}
+
+export async function postgresFixture(name: string): Promise<PostgresFixture> {
+  const { postgres: endpoint } = await useServices('postgres');
+  const database = `dm_${name}_${process.pid}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: endpoint.connectionString });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const connection = {
+    host: endpoint.host,
+    port: endpoint.port,
+    database,
+    user: endpoint.user,
+    password: endpoint.password,
+  };
+  const client = new pg.Client(connection);
+  await client.connect();
+  return {
+    endpoint,
+    database,
+    client,
+    connection,
+    sql: (text, values) => client.query(text, values),
+    async close() {
+      await client.end().catch(() => undefined);
+      const cleanup = new pg.Client({ connectionString: endpoint.connectionString });
+      await cleanup.connect();
+      try {
+        // A forgotten slot keeps WAL forever: drop every slot of this database with it.
+        await cleanup.query(
+          `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+          [database],
+        );
+        await cleanup.query(
+          `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`,
+          [database],
+        );
+        await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}

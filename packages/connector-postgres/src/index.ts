@@ -1,0 +1,2 @@
+export { postgresSource, connectionConfig } from './postgres-source.js';
+export { postgresConfig, type PostgresConfig } from './config.js';
