@@ -1,16 +1,8 @@
 // The Postgres source against the harness's real Postgres 15: snapshot rows, live changes in their envelope
 // shapes, TOAST, key changes, truncates, schema changes and acknowledgement of the slot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  parseConfig,
-  type Position,
-  type SourceBatch,
-  type SourceBatchEvent,
-  type SourceTask,
-} from '@datamesh/core';
-import { createTestContext, type TestContext } from '@datamesh/testkit';
-import { postgresSource } from './postgres-source.js';
 import { postgresFixture, type PostgresFixture } from './__fixtures__/postgres-fixture.js';
+import { applyEvents, startSource, summary } from './__fixtures__/source-driver.js';
 
 let db: PostgresFixture;
 
@@ -22,48 +14,6 @@ afterAll(async () => {
   await db?.close();
 }, 60_000);
 
-function configOf(extra: Record<string, unknown>) {
-  return parseConfig(postgresSource.config, { ...db.connection, ...extra }, 'source "pg"');
-}
-
-interface Running {
-  readonly task: SourceTask;
-  readonly ctx: TestContext;
-}
-
-async function start(extra: Record<string, unknown>, from?: Position): Promise<Running> {
-  const ctx = await createTestContext({ plugin: 'postgres', stage: 'pg' });
-  const task = await postgresSource.create(configOf(extra), ctx);
-  await task.start(from);
-  return { task, ctx };
-}
-
-async function stop({ task, ctx }: Running): Promise<void> {
-  ctx.abortController.abort();
-  await task.stop();
-}
-
-/** Reads until `count` events arrived (or fails after `ms`); returns them and the last batch's position. */
-async function readEvents(task: SourceTask, count: number, ms = 15_000) {
-  const events: SourceBatchEvent[] = [];
-  let last: SourceBatch | undefined;
-  const deadline = Date.now() + ms;
-  while (events.length < count) {
-    if (Date.now() > deadline) throw new Error(`only ${events.length} of ${count} events after ${ms} ms`);
-    const batch = await task.read(AbortSignal.timeout(1_000));
-    if (batch) {
-      events.push(...batch.events);
-      last = batch;
-    }
-  }
-  return { events, position: last!.position };
-}
-
-const summary = (e: SourceBatchEvent) =>
-  e.event.value === null
-    ? `tombstone ${JSON.stringify(e.event.key)}`
-    : `${e.event.value.op} ${JSON.stringify(e.event.key)}`;
-
 describe('postgres source', () => {
   it('snapshots existing rows, then streams inserts, updates, deletes, key changes and truncates', async () => {
     await db.sql(
@@ -72,14 +22,14 @@ describe('postgres source', () => {
     await db.sql(
       `INSERT INTO items SELECT g, 'item ' || g, g * 1.5, ARRAY['a','b'] FROM generate_series(1, 10) g`,
     );
-    const running = await start({
+    const running = await startSource(db, {
       tables: ['public.items'],
       slot: 'items_slot',
       publication: 'items_pub',
       snapshot: { chunkSize: 4 },
     });
     try {
-      const snapshot = await readEvents(running.task, 10);
+      const snapshot = await running.read(10);
       expect(snapshot.events.map(summary)).toEqual(Array.from({ length: 10 }, (_, i) => `r {"id":${i + 1}}`));
       const first = snapshot.events[0]!.event.value!;
       expect(first.after).toEqual({ id: 1, name: 'item 1', price: expect.any(Buffer), tags: ['a', 'b'] });
@@ -97,7 +47,7 @@ describe('postgres source', () => {
       await db.sql(`DELETE FROM items WHERE id = 2`);
       await db.sql(`UPDATE items SET id = 30 WHERE id = 3`);
       await db.sql(`TRUNCATE items`);
-      const live = await readEvents(running.task, 8);
+      const live = await running.read(8);
       expect(live.events.map(summary)).toEqual([
         'c {"id":11}',
         'u {"id":1}',
@@ -117,7 +67,233 @@ describe('postgres source', () => {
       expect(live.events[6]!.event.headers).toEqual({ 'datamesh.oldkey': '{"id":3}' });
       expect(live.events[6]!.event.value!.after).toMatchObject({ id: 30, name: 'item 3' });
     } finally {
-      await stop(running);
+      await running.stop();
+    }
+  });
+
+  it('advances the slot only when acknowledged, and on an idle table through keepalives', async () => {
+    await db.sql(`CREATE TABLE quiet (id int PRIMARY KEY)`);
+    await db.sql(`CREATE TABLE busy (id serial PRIMARY KEY, note text)`);
+    const slotLsn = async () =>
+      (
+        await db.sql(
+          `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'quiet'`,
+        )
+      ).rows[0]!.lsn as string;
+    const running = await startSource(db, {
+      tables: ['public.quiet'],
+      slot: 'quiet',
+      publication: 'quiet',
+      snapshot: { mode: 'never' },
+      heartbeatIntervalMs: 200,
+    });
+    try {
+      await db.sql(`INSERT INTO quiet VALUES (1)`);
+      const { position } = await running.read(1);
+      const created = await slotLsn();
+      // Read, not acknowledged: the slot holds.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await slotLsn()).toBe(created);
+      await running.task.acknowledge(position);
+      await expectEventually(async () => (await slotLsn()) === position['lsn']);
+      // Only a table outside the capture is written to: the quiet table's slot still moves along.
+      for (let i = 0; i < 20; i++)
+        await db.sql(`INSERT INTO busy (note) SELECT repeat('x', 1000) FROM generate_series(1, 50)`);
+      const walEnd = (await db.sql(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn as string;
+      // No events, but positions that pass the WAL written meanwhile.
+      let moved: Record<string, unknown> | undefined;
+      await expectEventually(async () => {
+        const batch = await running.task.read(AbortSignal.timeout(500));
+        expect((batch?.events ?? []).map(summary)).toEqual([]);
+        if (batch) moved = batch.position;
+        return moved !== undefined && lsnValue(moved['lsn'] as string) >= lsnValue(walEnd);
+      }, 10_000);
+      await running.task.acknowledge(moved!);
+      await expectEventually(async () => lsnValue(await slotLsn()) >= lsnValue(walEnd));
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('resumes inside a large transaction without repeating or losing a change', async () => {
+    await db.sql(`CREATE TABLE bulk (id int PRIMARY KEY, v text)`);
+    const config = {
+      tables: ['public.bulk'],
+      slot: 'bulk',
+      publication: 'bulk',
+      maxBatchSize: 300,
+      snapshot: { mode: 'never' },
+    };
+    const first = await startSource(db, config);
+    await db.sql(`INSERT INTO bulk SELECT g, 'v' || g FROM generate_series(1, 2000) g`);
+    const part = await first.read(700);
+    await first.stop(); // a crash: nothing acknowledged
+    expect(part.position['tx']).toBeDefined();
+    const written = part.events.length;
+    const second = await startSource(db, config, part.position);
+    try {
+      const rest = await second.read(2000 - written);
+      const ids = [...part.events, ...rest.events].map((e) => e.event.key!['id']);
+      expect(ids).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+      expect(rest.position['tx']).toBeUndefined();
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('snapshots a table under concurrent writes, across a crash, into exactly the table', async () => {
+    await db.sql(`CREATE TABLE churn (id int PRIMARY KEY, v int NOT NULL)`);
+    await db.sql(`INSERT INTO churn SELECT g, 0 FROM generate_series(1, 3000) g`);
+    const config = {
+      tables: ['public.churn'],
+      slot: 'churn',
+      publication: 'churn',
+      snapshot: { chunkSize: 97 },
+    };
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        const id = 1 + Math.floor(Math.random() * 3300);
+        const roll = Math.random();
+        if (roll < 0.6)
+          await db.sql(`INSERT INTO churn VALUES ($1, 1) ON CONFLICT (id) DO UPDATE SET v = churn.v + 1`, [
+            id,
+          ]);
+        else if (roll < 0.8) await db.sql(`DELETE FROM churn WHERE id = $1`, [id]);
+        else await db.sql(`UPDATE churn SET v = v + 1 WHERE id BETWEEN $1 AND $1 + 20`, [id]);
+        writes++;
+      }
+    })();
+    const state = new Map<string, Record<string, unknown>>();
+    const first = await startSource(db, config);
+    const early = await first.read(1200);
+    applyEvents(state, early.events);
+    await first.stop(); // crash in the middle of the snapshot
+    expect((early.position['snapshots'] as unknown[]).length).toBe(1);
+    const second = await startSource(db, config, early.position);
+    try {
+      // Writes go on for a while after the restart, into the remaining chunks.
+      const until = Date.now() + 3_000;
+      while (Date.now() < until) {
+        const batch = await second.task.read(AbortSignal.timeout(500));
+        if (batch) applyEvents(state, batch.events);
+      }
+      writing = false;
+      await writer;
+      // Drain: the last writes, and whatever chunks remain.
+      for (let quiet = 0; quiet < 3;) {
+        const batch = await second.task.read(AbortSignal.timeout(1_000));
+        if (batch && batch.events.length > 0) {
+          applyEvents(state, batch.events);
+          quiet = 0;
+        } else quiet++;
+      }
+      const { rows } = await db.sql(`SELECT id, v FROM churn ORDER BY id`);
+      const expected = new Map(rows.map((r) => [JSON.stringify({ id: r.id }), { id: r.id, v: r.v }]));
+      expect(writes).toBeGreaterThan(50);
+      expect(new Map([...state].sort())).toEqual(new Map([...expected].sort()));
+    } finally {
+      writing = false;
+      await second.stop();
+    }
+  });
+
+  it('fills unchanged TOASTed values by fetching them, with a placeholder, or from REPLICA IDENTITY FULL', async () => {
+    await db.sql(`CREATE TABLE docs (id int PRIMARY KEY, body text, n int)`);
+    await db.sql(`ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL`); // out of line, uncompressed
+    const big = 'x'.repeat(20_000);
+    await db.sql(`INSERT INTO docs VALUES (1, $1, 0), (2, $1, 0)`, [big]);
+    const fetch = await startSource(db, {
+      tables: ['public.docs'],
+      slot: 'docs',
+      publication: 'docs',
+      snapshot: { mode: 'never' },
+    });
+    try {
+      await db.sql(`UPDATE docs SET n = 1 WHERE id = 1`);
+      const { events } = await fetch.read(1);
+      expect(events[0]!.event.value!.after).toEqual({ id: 1, body: big, n: 1 });
+    } finally {
+      await fetch.stop();
+    }
+    const placeholder = await startSource(db, {
+      tables: ['public.docs'],
+      slot: 'docs_placeholder',
+      publication: 'docs',
+      snapshot: { mode: 'never' },
+      toast: 'placeholder',
+    });
+    try {
+      await db.sql(`UPDATE docs SET n = 2 WHERE id = 2`);
+      const { events } = await placeholder.read(1);
+      expect(events.at(-1)!.event.value!.after).toEqual({
+        id: 2,
+        body: '__datamesh_unavailable_value',
+        n: 2,
+      });
+    } finally {
+      await placeholder.stop();
+    }
+    await db.sql(`ALTER TABLE docs REPLICA IDENTITY FULL`);
+    const full = await startSource(db, {
+      tables: ['public.docs'],
+      slot: 'docs_full',
+      publication: 'docs',
+      snapshot: { mode: 'never' },
+      toast: 'placeholder',
+    });
+    try {
+      await db.sql(`UPDATE docs SET n = 3 WHERE id = 2`);
+      const { events } = await full.read(1);
+      const value = events.at(-1)!.event.value!;
+      expect(value.after).toEqual({ id: 2, body: big, n: 3 });
+      expect(value.before).toEqual({ id: 2, body: big, n: 2 });
+    } finally {
+      await full.stop();
+    }
+  });
+
+  it('takes a snapshot asked for through the signal table while streaming: a table, or a set of keys', async () => {
+    await db.sql(`CREATE TABLE parts (id int PRIMARY KEY, name text)`);
+    await db.sql(`INSERT INTO parts SELECT g, 'p' || g FROM generate_series(1, 30) g`);
+    const running = await startSource(db, {
+      tables: ['public.parts'],
+      slot: 'parts',
+      publication: 'parts',
+      snapshot: { mode: 'never', chunkSize: 8 },
+    });
+    try {
+      await db.sql(`INSERT INTO parts VALUES (31, 'live')`);
+      expect((await running.read(1)).events.map(summary)).toEqual(['c {"id":31}']);
+      await db.sql(
+        `INSERT INTO datamesh.signals (slot_name, kind, payload) VALUES ('parts', 'execute-snapshot', '{"tables":["public.parts"],"keys":[["3"],["5"],["99"]]}')`,
+      );
+      const keyed = await running.read(2);
+      expect(keyed.events.map(summary)).toEqual(['r {"id":3}', 'r {"id":5}']);
+      expect(keyed.events[0]!.event.value!.source.snapshot).toBe('incremental');
+      await db.sql(
+        `INSERT INTO datamesh.signals (slot_name, kind, payload) VALUES ('parts', 'execute-snapshot', '{}')`,
+      );
+      const whole = await running.read(31);
+      expect(whole.events.map((e) => e.event.key!['id'])).toEqual(
+        Array.from({ length: 31 }, (_, i) => i + 1),
+      );
+    } finally {
+      await running.stop();
     }
   });
 });
+
+async function expectEventually(probe: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function lsnValue(text: string): bigint {
+  const [high, low] = text.split('/') as [string, string];
+  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
+}
