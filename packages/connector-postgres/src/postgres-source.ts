@@ -111,6 +111,8 @@ async function loadStreams(client: pg.Client, config: PostgresConfig) {
 
 async function connect(config: PostgresConfig): Promise<pg.Client> {
   const client = new pg.Client(connectionConfig(config));
+  // A session the server ends fails the next query; the event itself needs a listener or it kills the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
