@@ -55,6 +55,7 @@ step('circular imports', 'npx', [
   'packages/core/src',
   'packages/cli/src',
   'packages/testkit/src',
+  'packages/connector-postgres/src',
 ]);
 
 mkdirSync(dirname(resultsFile), { recursive: true });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
-import { isolatedHome, eventually, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
 // The Postgres source in a real node on real Kafka, killed with SIGKILL at random points while a generator writes
 // a mix of inserts, updates and deletes and while the initial snapshot runs. A checker then proves that every
@@ -202,6 +202,88 @@ describe('mesh node start with the Postgres source on Kafka', () => {
       await db.end();
     }
   }, 300_000);
+});
+
+describe('mesh source snapshot', () => {
+  it('asks the running Postgres source for a snapshot of some keys, then of a table', async () => {
+    const db = new pg.Client({ ...clientConfig(), database });
+    await db.connect();
+    try {
+      await db.query(`CREATE TABLE parts (id int PRIMARY KEY, name text)`);
+      await db.query(`INSERT INTO parts SELECT g, 'part ' || g FROM generate_series(1, 20) g`);
+      const out = join(home, 'parts.jsonl');
+      const pipeline = join(home, 'parts.yaml');
+      const { host, port, user } = postgres;
+      await writeFile(
+        pipeline,
+        `apiVersion: datamesh/v1\nkind: Pipeline\nname: parts\nsources:\n` +
+          `  - name: pg\n    plugin: postgres\n    config: { host: ${host}, port: ${port}, database: ${database}, ` +
+          `user: ${user}, password: "\${PGPASSWORD}", tables: [public.parts], slot: parts, publication: parts, ` +
+          `snapshot: { mode: never } }\n` +
+          `sinks:\n  - { name: out, plugin: file, inputs: [pg], config: { path: ${out} } }\n`,
+      );
+      const config = join(home, 'parts-node.yaml');
+      await writeFile(
+        config,
+        `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, 'parts-data')}\nhttp: { port: 0 }\n` +
+          `tasks: { flushIntervalMs: 100 }\npipelines: [${pipeline}]\n`,
+      );
+      const cliEnv = { ...env, PGPASSWORD: postgres.password, OCLIF_COLUMNS: '1000' };
+      const node = new MeshNodeProcess(['--config', config], cliEnv);
+      try {
+        await node.url(60_000);
+        await eventually(async () => {
+          const { rows } = await db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'parts'`);
+          return rows.length > 0 ? true : undefined;
+        }, 30_000);
+        await db.query(`INSERT INTO parts VALUES (21, 'live')`);
+        await eventually(async () => ((await readLines(out)).length >= 1 ? true : undefined), 30_000);
+
+        const keyed = mesh(
+          [
+            'source',
+            'snapshot',
+            pipeline,
+            '--source',
+            'pg',
+            '--table',
+            'public.parts',
+            '--key',
+            '4',
+            '--key',
+            '7',
+          ],
+          cliEnv,
+        );
+        expect(keyed.stderr).toBe('');
+        expect(keyed.stdout).toMatch(/snapshot \d+ requested from source "pg": 2 key\(s\) of public.parts/);
+        const lines = await eventually(async () => {
+          const read = await readLines(out);
+          return read.length >= 3 ? read : undefined;
+        }, 30_000);
+        expect(lines.map((l) => `${l.op} ${l.key!.id}`)).toEqual(['c 21', 'r 4', 'r 7']);
+
+        const whole = mesh(['source', 'snapshot', pipeline, '--source', 'pg'], cliEnv);
+        expect(whole.status).toBe(0);
+        await eventually(async () => ((await readLines(out)).length >= 3 + 21 ? true : undefined), 30_000);
+
+        const wrongStage = mesh(['source', 'snapshot', pipeline, '--source', 'nope'], cliEnv);
+        expect(wrongStage.status).toBe(2);
+        expect(wrongStage.stderr).toMatch(/pipeline "parts" has no source "nope"; its sources: pg/);
+        const wrongTable = mesh(
+          ['source', 'snapshot', pipeline, '--source', 'pg', '--table', 'public.other'],
+          cliEnv,
+        );
+        expect(wrongTable.status).toBe(2);
+        expect(wrongTable.stderr).toMatch(/does not capture public.other; it captures public.parts/);
+      } finally {
+        node.child.kill('SIGTERM');
+        await node.exited;
+      }
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
 });
 
 function clientConfig(): pg.ClientConfig {

@@ -40,7 +40,7 @@ import {
   TEXT_TYPES,
   withTableProgress,
   type SnapshotPlan,
-  type SnapshotRequest,
+  type PlannedRequest,
 } from './snapshot-plan.js';
 import { prepareSource, SIGNAL_TABLE, WATERMARK_TABLE } from './source-setup.js';
 import {
@@ -145,6 +145,37 @@ export const postgresSource = defineSource({
     }
   },
   create: (config, ctx) => new PostgresSourceTask(config, ctx),
+  async requestSnapshot(config, request) {
+    const client = await connect(config);
+    try {
+      const { streams } = await loadStreams(client, config);
+      const captured = streams.map((s) => s.name);
+      const asked = request.streams ?? [];
+      const unknown = asked.filter((s) => !captured.includes(s));
+      if (unknown.length > 0) {
+        throw new Error(
+          `this source does not capture ${unknown.join(', ')}; it captures ${captured.join(', ')}`,
+        );
+      }
+      if (request.keys && asked.length !== 1)
+        throw new Error('a snapshot of given keys names exactly one table');
+      const keyWidth = request.keys && streams.find((s) => s.name === asked[0])!.keyIndexes.length;
+      const badKey = request.keys?.find((k) => k.length !== keyWidth);
+      if (badKey) {
+        throw new Error(
+          `key ${JSON.stringify(badKey)} has ${badKey.length} value(s); ${asked[0]}'s key has ${keyWidth}`,
+        );
+      }
+      const { rows } = await client.query<{ id: string }>(
+        `INSERT INTO ${qualifiedName(config.controlSchema, SIGNAL_TABLE)} (slot_name, kind, payload)
+         VALUES ($1, 'execute-snapshot', $2) RETURNING id::text AS id`,
+        [config.slot, JSON.stringify({ tables: asked, ...(request.keys ? { keys: request.keys } : {}) })],
+      );
+      return { id: rows[0]!.id };
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  },
 });
 
 interface OpenTransaction {
@@ -628,7 +659,7 @@ class PostgresSourceTask implements SourceTask {
     this.ctx.logger.info({ id, tables }, 'snapshot requested');
   }
 
-  private async plan(request: SnapshotRequest): Promise<SnapshotPlan> {
+  private async plan(request: PlannedRequest): Promise<SnapshotPlan> {
     const oids = request.streams.map((s) => this.tablesByStream.get(s)!.oid);
     const estimates = await estimateRows(this.query, oids);
     const byStream = new Map(request.streams.map((s, i) => [s, estimates.get(oids[i]!) ?? 0]));

@@ -27,7 +27,7 @@ export interface TableProgress {
   readonly estimate: number;
 }
 
-export interface SnapshotRequest {
+export interface PlannedRequest {
   readonly id: string;
   readonly flag: SnapshotPlan['flag'];
   /** Streams to read; all captured ones when empty. */
@@ -35,7 +35,7 @@ export interface SnapshotRequest {
   readonly keys?: readonly (readonly string[])[];
 }
 
-export function planSnapshot(request: SnapshotRequest, estimates: ReadonlyMap<string, number>): SnapshotPlan {
+export function planSnapshot(request: PlannedRequest, estimates: ReadonlyMap<string, number>): SnapshotPlan {
   return {
     id: request.id,
     flag: request.flag,

@@ -111,9 +111,22 @@ interface PluginBase<K extends PluginKind, S extends TSchema> {
   readonly config: S;
 }
 
+/** A snapshot asked for while a source runs (`mesh source snapshot`). */
+export interface SnapshotRequest {
+  /** Streams to read again; all of the source's when absent or empty. */
+  readonly streams?: readonly string[];
+  /** Only these keys (each the key columns' values as text, in key order); needs exactly one stream. */
+  readonly keys?: readonly (readonly string[])[];
+}
+
 export interface SourcePlugin<S extends TSchema = TSchema> extends PluginBase<'source', S> {
   streams(config: Static<S>): readonly StreamDeclaration[] | Promise<readonly StreamDeclaration[]>;
   create(config: Static<S>, ctx: PluginContext): SourceTask | Promise<SourceTask>;
+  /**
+   * Optional: asks the running source (wherever it runs) for a snapshot, through the source system itself (a
+   * signal table), so the request is ordered with the changes and survives restarts. Answers the request's id.
+   */
+  requestSnapshot?(config: Static<S>, request: SnapshotRequest): Promise<{ readonly id: string }>;
 }
 
 export interface ProcessorPlugin<S extends TSchema = TSchema> extends PluginBase<'processor', S> {
