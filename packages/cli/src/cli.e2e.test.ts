@@ -65,7 +65,7 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
     const { status, stderr } = mesh(['pipeline', 'validate', file], env);
     expect(status).toBe(2);
     expect(stderr).toContain(
-      `${file}:5:29 /sources/0/plugin: unknown source plugin "oracle" (installed: datagen;`,
+      `${file}:5:29 /sources/0/plugin: unknown source plugin "oracle" (installed: datagen, postgres;`,
     );
   });
 

@@ -61,7 +61,8 @@ export const PipelineSpecSchema = Type.Object(
     owner: Type.Optional(Type.String()),
     sources: Type.Array(SourceStageSchema, { minItems: 1 }),
     processors: Type.Array(ProcessorStageSchema, { default: [] }),
-    sinks: Type.Array(SinkStageSchema, { minItems: 1 }),
+    // A pipeline may only capture: its sources land in catalogued topics that other pipelines consume.
+    sinks: Type.Array(SinkStageSchema, { default: [] }),
   },
   { additionalProperties: false },
 );
