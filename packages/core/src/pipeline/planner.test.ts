@@ -109,6 +109,14 @@ sinks:
     ]);
   });
 
+  it('plans a pipeline that only captures: a source task and its topics, no consumer task', async () => {
+    const result = await plan(`${header}sources:
+  - { name: db, plugin: fake-db }
+`);
+    expect(result.sources.map((s) => [...s.streams.values()].map((t) => t.topic))).toEqual([['db.users']]);
+    expect(result.tasks).toEqual([]);
+  });
+
   it('materialises a shared stage and a stage with two consumers as topics', async () => {
     const result = await plan(`${header}sources:
   - { name: db, plugin: fake-db }
