@@ -283,6 +283,37 @@ describe('postgres source', () => {
       await running.stop();
     }
   });
+
+  it('holds at most maxBufferedBytes of received changes while reading slowly (backpressure)', async () => {
+    await db.sql(`CREATE TABLE flood (id int PRIMARY KEY, note text)`);
+    const running = await startSource(db, {
+      tables: ['public.flood'],
+      slot: 'flood',
+      publication: 'flood',
+      snapshot: { mode: 'never' },
+      maxBufferedBytes: 65_536,
+      maxBatchSize: 100,
+    });
+    try {
+      await db.sql(`INSERT INTO flood SELECT g, md5(g::text) FROM generate_series(1, 20000) g`);
+      const buffered = () =>
+        running.ctx.registry.getSingleMetric('datamesh_plugin_postgres_buffered_changes')!.get();
+      let read = 0;
+      let most = 0;
+      while (read < 20_000) {
+        const batch = await running.task.read(AbortSignal.timeout(1_000));
+        read += batch?.events.length ?? 0;
+        most = Math.max(most, (await buffered()).values[0]?.value ?? 0);
+        if (read % 2000 < 100) await new Promise((resolve) => setTimeout(resolve, 20)); // a slow transport
+      }
+      expect(read).toBe(20_000);
+      // ~500 bytes per change estimated: ~130 changes, plus what one socket read brings before the pause.
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThan(2_000);
+    } finally {
+      await running.stop();
+    }
+  });
 });
 
 async function expectEventually(probe: () => Promise<boolean>, ms = 5_000): Promise<void> {

@@ -64,6 +64,9 @@ interface PostgresPosition extends Position {
   readonly snapshots?: readonly SnapshotPlan[];
 }
 
+/** How long a read waits for changes before it answers with nothing (or with a new position only). */
+const POLL_MS = 500;
+
 /** Every session reads values in the forms the type mapping parses. */
 const SESSION_OPTIONS =
   '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex';
@@ -216,6 +219,7 @@ class PostgresSourceTask implements SourceTask {
   private lastProgressLog = 0;
   private readonly snapshotRows;
   private readonly lagBytes;
+  private readonly bufferedChanges;
 
   private readonly config: PostgresConfig;
   private readonly ctx: PluginContext;
@@ -227,6 +231,10 @@ class PostgresSourceTask implements SourceTask {
     this.snapshotRows = ctx.metrics.gauge('snapshot_rows', 'Rows read by the running snapshot, per table.', [
       'table',
     ]);
+    this.bufferedChanges = ctx.metrics.gauge(
+      'buffered_changes',
+      'Changes received from the server and not yet read (bounded by maxBufferedBytes).',
+    );
     this.lagBytes = ctx.metrics.gauge(
       'confirmed_lag_bytes',
       'WAL between the last change received and the last one confirmed to the slot.',
@@ -327,30 +335,51 @@ class PostgresSourceTask implements SourceTask {
       this.lastKeepaliveRequest = now;
       this.stream!.requestKeepalive();
     }
-    if (this.backlog.length === 0) {
-      this.backlog = await this.stream!.take(this.config.maxBatchSize, 500, signal).catch((error: Error) => {
-        throw this.explainStreamError(error);
-      });
-    }
     const events: SourceBatchEvent[] = [];
+    const waitUntil = Date.now() + POLL_MS;
+    // Items that make no event (the commit of a transaction read before, a keepalive) do not end the batch:
+    // the runtime pauses after a batch without events, which would delay the next change.
+    while (!signal.aborted) {
+      if (this.backlog.length === 0) {
+        const waitMs = Math.max(0, waitUntil - Date.now());
+        this.backlog = await this.stream!.take(this.config.maxBatchSize, waitMs, signal).catch(
+          (error: Error) => {
+            throw this.explainStreamError(error);
+          },
+        );
+        if (this.backlog.length === 0) break;
+      }
+      const cut = await this.processBacklog(events);
+      if (cut || events.length > 0 || Date.now() >= waitUntil) break;
+    }
+    this.bufferedChanges.set(this.stream!.buffered().items + this.backlog.length);
+    const position = this.position();
+    const text = JSON.stringify(position);
+    if (events.length === 0 && text === this.lastPositionText) return undefined;
+    this.lastPositionText = text;
+    return { events, position };
+  }
+
+  /** Turns received items into events; answers true when it stopped before a change that brings new schemas. */
+  private async processBacklog(events: SourceBatchEvent[]): Promise<boolean> {
     let processed = 0;
+    let cut = false;
     for (const item of this.backlog) {
       if (item.kind === 'keepalive') {
         if (!this.tx && item.walEnd > this.committedLsn) this.committedLsn = item.walEnd;
       } else {
         // A change that brings new schemas starts a batch of its own: if they are refused, the source halts
         // right before it, with every change before it written.
-        if (events.length > 0 && this.announces(item.message)) break;
+        if (events.length > 0 && this.announces(item.message)) {
+          cut = true;
+          break;
+        }
         await this.handle(item.lsn, item.message, events);
       }
       processed++;
     }
     this.backlog = this.backlog.slice(processed);
-    const position = this.position();
-    const text = JSON.stringify(position);
-    if (events.length === 0 && text === this.lastPositionText) return undefined;
-    this.lastPositionText = text;
-    return { events, position };
+    return cut;
   }
 
   async acknowledge(position: Position): Promise<void> {

