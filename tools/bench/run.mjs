@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the benchmarks of tools/bench, one child process each, after building core and transport-kafka
+// Runs the benchmarks of tools/bench, one child process each, after building the packages they run
 // (benchmarks import their dist).
 //   npm run bench                                   every benchmark
 //   npm run bench -- embedded-transport             one
@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
+  // `*-peers.mjs` are the peer runners a benchmark imports, not benchmarks of their own.
+  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs' && !f.endsWith('-peers.mjs'))
   .map((f) => f.slice(0, -'.mjs'.length))
   .sort();
 
@@ -28,9 +29,9 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : available;
 
-// transport-kafka compiles against core's dist, so core goes first.
+// In dependency order: transport-kafka and the plugins compile against core's dist; postgres-cdc runs `mesh`.
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-for (const pkg of ['core', 'transport-kafka']) {
+for (const pkg of ['core', 'transport-kafka', 'connector-postgres', 'cli']) {
   console.log(`building @datamesh/${pkg} (tsc -p packages/${pkg}/tsconfig.build.json)…`);
   const build = spawnSync(process.execPath, [tsc, '-p', `packages/${pkg}/tsconfig.build.json`], {
     cwd: root,
