@@ -13,7 +13,7 @@ const COMMANDS = ['install', 'up', 'down', 'status'];
 
 async function usage() {
   const services = await loadServices();
-  const names = services.map((s) => `  ${s.name.padEnd(13)} ${s.description}`).join('\n');
+  const names = services.map((s) => `  ${s.name.padEnd(16)} ${s.description}`).join('\n');
   return `usage: node tools/services/cli.mjs <${COMMANDS.join('|')}> [names…]\n\nservices:\n${names}\n`;
 }
 
@@ -35,7 +35,7 @@ async function main(argv) {
   for (const service of ordered) {
     if (command === 'status') {
       const { ok, detail } = await service.status();
-      process.stdout.write(`${service.name.padEnd(13)} ${ok ? 'ok  ' : 'DOWN'} ${detail}\n`);
+      process.stdout.write(`${service.name.padEnd(16)} ${ok ? 'ok  ' : 'DOWN'} ${detail}\n`);
       failed ||= !ok;
     } else {
       // The same lock useServices() takes, so a CLI `up` and a test run never start a server twice.

@@ -5,6 +5,7 @@ import { ServiceError } from './lib/system.mjs';
 const MODULES = {
   prometheus: () => import('./prometheus.mjs'),
   postgres: () => import('./postgres.mjs'),
+  'postgres-latest': () => import('./postgres-latest.mjs'),
   mariadb: () => import('./mariadb.mjs'),
   kafka: () => import('./kafka.mjs'),
   opensearch: () => import('./opensearch.mjs'),

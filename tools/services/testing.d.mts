@@ -9,6 +9,8 @@ export interface ServiceEndpoints {
     database: string;
     connectionString: string;
   };
+  /** The same shape as `postgres`, on PostgreSQL 18. */
+  'postgres-latest': ServiceEndpoints['postgres'];
   mariadb: { host: string; port: number; user: string; password: string; database: string };
   kafka: {
     /** PLAINTEXT listener. */

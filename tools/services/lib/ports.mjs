@@ -29,7 +29,16 @@ export async function assertPortFree(service, port, host = '127.0.0.1') {
  * Every fixed port the services listen on. They lie inside Linux's ephemeral range (32768–60999), so an
  * outgoing connection of any process could be handed one as its local port and make a server's bind fail.
  */
-const HARNESS_PORTS = ['53306', '55432', '57000-57001', '58181', '59042', '59092-59097', '59200', '59300'];
+const HARNESS_PORTS = [
+  '53306',
+  '55432-55433',
+  '57000-57001',
+  '58181',
+  '59042',
+  '59092-59097',
+  '59200',
+  '59300',
+];
 const RESERVED_PORTS_FILE = '/proc/sys/net/ipv4/ip_local_reserved_ports';
 
 /**
