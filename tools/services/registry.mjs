@@ -6,6 +6,7 @@ const MODULES = {
   prometheus: () => import('./prometheus.mjs'),
   postgres: () => import('./postgres.mjs'),
   'postgres-latest': () => import('./postgres-latest.mjs'),
+  'postgres-replica': () => import('./postgres-replica.mjs'),
   mariadb: () => import('./mariadb.mjs'),
   kafka: () => import('./kafka.mjs'),
   opensearch: () => import('./opensearch.mjs'),

@@ -11,6 +11,8 @@ export interface ServiceEndpoints {
   };
   /** The same shape as `postgres`, on PostgreSQL 18. */
   'postgres-latest': ServiceEndpoints['postgres'];
+  /** The same shape as `postgres`, on PostgreSQL 18 with `wal_level=replica` (logical decoding refused). */
+  'postgres-replica': ServiceEndpoints['postgres'];
   mariadb: { host: string; port: number; user: string; password: string; database: string };
   kafka: {
     /** PLAINTEXT listener. */
