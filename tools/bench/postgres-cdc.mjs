@@ -451,6 +451,9 @@ function printComparison(results) {
     d.snapshot?.firstToLastAckRowsPerSec,
     z.snapshot?.firstToLastAckRowsPerSec,
   );
+  add('', 's to the first write', d.snapshot?.secondsToFirstAck, z.snapshot?.secondsToFirstAck, (v) =>
+    fmt(v, 2),
+  );
   add('', 'CPU s', d.snapshot?.cpuSeconds, z.snapshot?.cpuSeconds, (v) => fmt(v, 2));
   add('', 'peak RSS MB', d.snapshot?.peakRssBytes, z.snapshot?.peakRssBytes, mb);
   add(
@@ -471,6 +474,15 @@ function printComparison(results) {
     z.backlog?.eventsPerSec,
     fmt,
     p.backlog ? `${fmt(p.backlog.changesPerSec)} decoded` : '',
+  );
+  add(
+    '',
+    'events/s (first → last write)',
+    d.backlog?.firstToLastAckEventsPerSec,
+    z.backlog?.firstToLastAckEventsPerSec,
+  );
+  add('', 's to the first write', d.backlog?.secondsToFirstAck, z.backlog?.secondsToFirstAck, (v) =>
+    fmt(v, 2),
   );
   add('', 'CPU s per 100k events', per100k(d.backlog), per100k(z.backlog), (v) => fmt(v, 2));
   add('', 'peak RSS MB', d.backlog?.peakRssBytes, z.backlog?.peakRssBytes, mb);

@@ -31,6 +31,18 @@ describe('postgres source refuses bad setups clearly', () => {
     ).rejects.toThrow(/needs the REPLICATION attribute \(ALTER ROLE <user> REPLICATION\)/);
   });
 
+  it('a server whose wal_level is not logical', async () => {
+    const replica = await postgresFixture('walreplica', 'postgres-replica');
+    try {
+      await replica.sql(`CREATE TABLE orders (id int PRIMARY KEY)`);
+      await expect(startSource(replica, { tables: ['public.orders'], slot: 'replica' })).rejects.toThrow(
+        /wal_level is "replica", and logical replication needs "logical": set wal_level = logical/,
+      );
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('a table without a primary key', async () => {
     await expect(startSource(db, { tables: ['public.keyless'], slot: 'keyless' })).rejects.toThrow(
       /table public.keyless has no primary key.*ADD PRIMARY KEY/,

