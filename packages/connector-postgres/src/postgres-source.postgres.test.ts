@@ -214,6 +214,14 @@ describe('postgres source', () => {
       await db.sql(`UPDATE docs SET n = 1 WHERE id = 1`);
       const { events } = await fetch.read(1);
       expect(events[0]!.event.value!.after).toEqual({ id: 1, body: big, n: 1 });
+      // Deleted before the source fetched the value: null, and the event says which column is unavailable.
+      await db.sql(`INSERT INTO docs VALUES (3, $1, 0)`, [big]);
+      await db.sql(`UPDATE docs SET n = 1 WHERE id = 3`);
+      await db.sql(`DELETE FROM docs WHERE id = 3`);
+      const gone = await fetch.read(4);
+      const update = gone.events.find((e) => e.event.value?.op === 'u')!;
+      expect(update.event.value!.after).toEqual({ id: 3, body: null, n: 1 });
+      expect(update.event.headers).toEqual({ 'datamesh.toast.unavailable': 'body' });
     } finally {
       await fetch.stop();
     }

@@ -532,9 +532,9 @@ class PostgresSourceTask implements SourceTask {
     const emit = (event: SourceBatchEvent) => this.emit(stream, event, events);
     if (message.tag === 'insert') {
       const { row, unchanged } = decodeRow(stream, message.newTuple);
-      await this.resolveUnchanged(stream, message.newTuple, row, unchanged);
+      const unavailable = await this.resolveUnchanged(stream, message.newTuple, row, unchanged);
       this.window?.onChange(stream.name, [keyTextOf(stream, message.newTuple)]);
-      emit(envelopeEvent(stream, this.context, origin, 'c', keyOf(stream, row), null, row));
+      emit(envelopeEvent(stream, this.context, origin, 'c', keyOf(stream, row), null, row, unavailable));
       return;
     }
     if (message.tag === 'delete') {
@@ -548,7 +548,7 @@ class PostgresSourceTask implements SourceTask {
     const old = message.oldTuple;
     const fullOld = old && !message.oldIsKeyOnly ? old : null;
     const { row: after, unchanged } = decodeRow(stream, message.newTuple, fullOld);
-    await this.resolveUnchanged(stream, message.newTuple, after, unchanged);
+    const unavailable = await this.resolveUnchanged(stream, message.newTuple, after, unchanged);
     const newKey = keyOf(stream, after);
     const newKeyText = keyTextOf(stream, message.newTuple);
     const oldKeyText = old ? keyTextOf(stream, old) : newKeyText;
@@ -565,11 +565,12 @@ class PostgresSourceTask implements SourceTask {
       emit(
         envelopeEvent(stream, this.context, origin, 'c', newKey, null, after, {
           'datamesh.oldkey': JSON.stringify(oldKey),
+          ...unavailable,
         }),
       );
       return;
     }
-    emit(envelopeEvent(stream, this.context, origin, 'u', newKey, before, after));
+    emit(envelopeEvent(stream, this.context, origin, 'u', newKey, before, after, unavailable));
   }
 
   private onTruncate(relationIds: readonly number[], origin: ChangeOrigin, events: SourceBatchEvent[]): void {
@@ -584,15 +585,15 @@ class PostgresSourceTask implements SourceTask {
   /**
    * Unchanged TOASTed values: a placeholder where the configuration asks for one and the type can hold it,
    * otherwise the current value read by key. A row deleted since has no current value: the column is null
-   * and the event says so in its `datamesh.toast.unavailable` header.
+   * and the event names it in its `datamesh.toast.unavailable` header (returned here as the event's headers).
    */
   private async resolveUnchanged(
     stream: TableStream,
     tuple: Tuple,
     row: Row,
     unchanged: readonly number[],
-  ): Promise<void> {
-    if (unchanged.length === 0) return;
+  ): Promise<Record<string, string> | undefined> {
+    if (unchanged.length === 0) return undefined;
     const toFetch: number[] = [];
     for (const i of unchanged) {
       const column = stream.columns[i]!;
@@ -600,7 +601,7 @@ class PostgresSourceTask implements SourceTask {
         row[column.field] = column.mapping.placeholder;
       else toFetch.push(i);
     }
-    if (toFetch.length === 0) return;
+    if (toFetch.length === 0) return undefined;
     const table = this.tablesByStream.get(stream.name)!;
     const keyColumns = stream.keyIndexes.map((i) => stream.columns[i]!);
     const keyTypes = keyColumns.map((c) => table.columns.find((t) => t.name === c.name)?.sqlType ?? 'text');
@@ -622,6 +623,8 @@ class PostgresSourceTask implements SourceTask {
       const text = current?.[i];
       row[column.field] = text === undefined || text === null ? null : column.mapping.decode(text);
     });
+    if (current) return undefined;
+    return { 'datamesh.toast.unavailable': toFetch.map((i) => stream.columns[i]!.name).join(',') };
   }
 
   private async onControlRow(kind: ControlKind, tuple: Tuple, events: SourceBatchEvent[]): Promise<void> {
