@@ -12,6 +12,11 @@ if [ $# -eq 0 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
   exit 0
 fi
 
+# Node trusts only its own CA bundle; where the machine's bundle holds more (a proxy's CA), npm needs it too.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
+
 eval "$(tools/toolchain/install-node.sh --env)"
 echo "using node $(node --version) from $(command -v node)" >&2
 

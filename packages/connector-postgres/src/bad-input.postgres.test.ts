@@ -49,6 +49,14 @@ describe('postgres source refuses bad setups clearly', () => {
     );
   });
 
+  it('a table whose replica identity is another unique index', async () => {
+    await db.sql(`CREATE TABLE indexed (id int PRIMARY KEY, code text NOT NULL UNIQUE)`);
+    await db.sql(`ALTER TABLE indexed REPLICA IDENTITY USING INDEX indexed_code_key`);
+    await expect(startSource(db, { tables: ['public.indexed'], slot: 'indexed' })).rejects.toThrow(
+      /REPLICA IDENTITY USING INDEX: its deletes and key changes would not carry the primary key/,
+    );
+  });
+
   it('a table that does not exist', async () => {
     await expect(
       startSource(db, { tables: ['public.orders', 'shop.nothing'], slot: 'nothing' }),

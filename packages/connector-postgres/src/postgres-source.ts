@@ -247,6 +247,10 @@ class PostgresSourceTask implements SourceTask {
     this.query = await connect(this.config);
     const { tables, types } = await loadStreams(this.query, this.config);
     this.types = types;
+    for (const table of tables) {
+      const problem = identityProblem(table.replicaIdentity, `${table.schema}.${table.table}`);
+      if (problem) throw new Error(problem);
+    }
     for (const table of tables) this.setDefinition(table);
     this.capturedOids = new Set(tables.map((t) => t.oid));
     const confirmed = await prepareSource(this.query, {
@@ -425,12 +429,20 @@ class PostgresSourceTask implements SourceTask {
   /** Received items not processed yet (a batch ends early at a schema change). */
   private backlog: StreamItem[] = [];
 
+  /** Changes of transaction `finalLsn` already written before a restart. */
+  private skipOf(finalLsn: bigint): number {
+    return this.resumeTx?.finalLsn === finalLsn ? this.resumeTx.emitted : 0;
+  }
+
   private position(): PostgresPosition {
     const snapshots = this.snapshots.length > 0 ? { snapshots: [...this.snapshots] } : {};
-    const tx =
+    // Until the partly written transaction is sent again, its skip count stays in the position: a position
+    // stored meanwhile without it would write that transaction's first changes twice after a second crash.
+    const partial =
       this.tx && this.tx.changes > 0
-        ? { tx: { finalLsn: formatLsn(this.tx.finalLsn), emitted: this.tx.changes } }
-        : {};
+        ? { finalLsn: this.tx.finalLsn, emitted: Math.max(this.tx.changes, this.skipOf(this.tx.finalLsn)) }
+        : this.resumeTx;
+    const tx = partial ? { tx: { finalLsn: formatLsn(partial.finalLsn), emitted: partial.emitted } } : {};
     return { lsn: formatLsn(this.committedLsn), ...tx, ...snapshots };
   }
 
@@ -479,6 +491,8 @@ class PostgresSourceTask implements SourceTask {
       return;
     }
     if (!this.capturedOids.has(message.relationId)) return; // in the publication, but not captured here
+    const problem = identityProblem(message.replicaIdentity, qualified);
+    if (problem) throw new TaskHaltedError(problem);
     const current = this.relations.get(message.relationId);
     let catalog = this.tablesByStream.get(qualified) ?? (await loadTable(this.query, message.relationId));
     // The key comes from the catalog (REPLICA IDENTITY FULL flags every column); columns from the message,
@@ -602,7 +616,11 @@ class PostgresSourceTask implements SourceTask {
       else toFetch.push(i);
     }
     if (toFetch.length === 0) return undefined;
-    const table = this.tablesByStream.get(stream.name)!;
+    const table = this.tablesByStream.get(stream.name);
+    const unavailable = {
+      'datamesh.toast.unavailable': toFetch.map((i) => stream.columns[i]!.name).join(','),
+    };
+    if (!table) return unavailable;
     const keyColumns = stream.keyIndexes.map((i) => stream.columns[i]!);
     const keyTypes = keyColumns.map((c) => table.columns.find((t) => t.name === c.name)?.sqlType ?? 'text');
     const where = keyColumns.map((c, i) => `${quoteIdent(c.name)} = $${i + 1}::${keyTypes[i]}`).join(' AND ');
@@ -611,20 +629,25 @@ class PostgresSourceTask implements SourceTask {
       const value = tuple[i];
       return value?.kind === 'text' ? value.text : null;
     });
-    const result = await this.query.query<unknown[]>({
-      text: `SELECT ${select} FROM ${qualifiedName(stream.schema, stream.table)} WHERE ${where}`,
-      values: keyTexts,
-      rowMode: 'array',
-      types: TEXT_TYPES,
-    });
-    const current = result.rows[0] as (string | null)[] | undefined;
+    let current: (string | null)[] | undefined;
+    try {
+      const result = await this.query.query<unknown[]>({
+        text: `SELECT ${select} FROM ${qualifiedName(stream.schema, stream.table)} WHERE ${where}`,
+        values: keyTexts,
+        rowMode: 'array',
+        types: TEXT_TYPES,
+      });
+      current = result.rows[0] as (string | null)[] | undefined;
+    } catch (error) {
+      // The column or table was dropped or renamed since this change: its value is gone for good.
+      if (!['42703', '42P01'].includes((error as { code?: string }).code ?? '')) throw error;
+    }
     toFetch.forEach((columnIndex, i) => {
       const column = stream.columns[columnIndex]!;
       const text = current?.[i];
       row[column.field] = text === undefined || text === null ? null : column.mapping.decode(text);
     });
-    if (current) return undefined;
-    return { 'datamesh.toast.unavailable': toFetch.map((i) => stream.columns[i]!.name).join(',') };
+    return current ? undefined : unavailable;
   }
 
   private async onControlRow(kind: ControlKind, tuple: Tuple, events: SourceBatchEvent[]): Promise<void> {
@@ -727,21 +750,16 @@ class PostgresSourceTask implements SourceTask {
       return;
     }
     const table = this.tablesByStream.get(progress.stream)!;
-    const low = randomUUID();
-    const high = randomUUID();
-    await this.writeWatermark(low);
+    const stream = this.catalogStreams.get(progress.stream)!;
+    // The window exists before its low watermark is written: the log may bring the watermark back before this
+    // (background) preparation finishes.
+    const window = new WatermarkWindow<{ tuple: Tuple }>(progress.stream, randomUUID(), randomUUID());
+    this.window = window;
+    await this.writeWatermark(window.lowToken);
     const chunk = await selectChunk(this.query, table, progress, this.config.snapshot.chunkSize);
-    await this.writeWatermark(high);
-    this.window = new WatermarkWindow(
-      progress.stream,
-      low,
-      high,
-      chunk.rows.map((r) => [r.key, { tuple: r.tuple }] as const),
-    );
-    this.windowChunk = {
-      stream: this.catalogStreams.get(progress.stream)!,
-      plan: withTableProgress(plan, chunk.next),
-    };
+    window.setRows(chunk.rows.map((r) => [r.key, { tuple: r.tuple }] as const));
+    this.windowChunk = { stream, plan: withTableProgress(plan, chunk.next) };
+    await this.writeWatermark(window.highToken);
     this.snapshotRows.set({ table: progress.stream }, chunk.next.rows);
     this.logProgress(progress.stream, progress.rows, chunk.next.rows, chunk.next.estimate, chunk.next.done);
   }
@@ -781,4 +799,16 @@ class PostgresSourceTask implements SourceTask {
     }
     return error;
   }
+}
+
+/**
+ * Events are keyed by the primary key, so the old row a delete or key change carries must hold it: REPLICA
+ * IDENTITY DEFAULT (the primary key) or FULL. USING INDEX sends another unique key, NOTHING no old row at all.
+ */
+function identityProblem(identity: string, table: string): string | undefined {
+  if (identity === 'default' || identity === 'full') return undefined;
+  return (
+    `table ${table} has REPLICA IDENTITY ${identity === 'index' ? 'USING INDEX' : 'NOTHING'}: its deletes and key ` +
+    `changes would not carry the primary key. ALTER TABLE ${table} REPLICA IDENTITY DEFAULT (or FULL)`
+  );
 }

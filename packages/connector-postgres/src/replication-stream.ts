@@ -69,7 +69,7 @@ export class ReplicationStream {
     const publications = this.options.publications.map((p) => `"${p}"`).join(',');
     const sql =
       `START_REPLICATION SLOT "${this.options.slot}" LOGICAL ${formatLsn(this.options.startLsn)} ` +
-      `(proto_version '1', publication_names '${publications}', messages 'true')`;
+      `(proto_version '1', publication_names '${publications}')`;
     const connection = (this.client as unknown as { connection: PgConnection }).connection;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -156,7 +156,14 @@ export class ReplicationStream {
   private receive(chunk: Buffer): void {
     const type = chunk[0];
     if (type === 0x77 /* 'w' XLogData */) {
-      const message = decodePgOutput(chunk.subarray(25));
+      let message: PgOutputMessage;
+      try {
+        message = decodePgOutput(chunk.subarray(25));
+      } catch (error) {
+        // Thrown here it would escape pg's socket handler and end the process; it fails the stream instead.
+        this.fail(error as Error);
+        return;
+      }
       this.items.push({ kind: 'wal', lsn: chunk.readBigUInt64BE(1), message });
       this.bufferedBytes += sizeOf(message);
       if (!this.paused && this.bufferedBytes > this.options.maxBufferedBytes) this.pause();

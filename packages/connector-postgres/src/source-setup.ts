@@ -105,11 +105,15 @@ async function ensurePublication(client: Queryable, options: SetupOptions): Prom
     const { rows: names } = await client.query<{ name: string }>(
       `SELECT c::regclass::text AS name FROM unnest(ARRAY[${quoted.join(', ')}]::regclass[]) AS c`,
     );
+    // A partitioned table's changes are then published under its own name, not its partitions' (PG 13+).
+    const viaRoot =
+      (await serverVersion(client)) >= 130000 ? ' WITH (publish_via_partition_root = true)' : '';
     await client.query(
-      `CREATE PUBLICATION ${quoteIdent(options.publication)} FOR TABLE ${names.map((n) => n.name).join(', ')}`,
+      `CREATE PUBLICATION ${quoteIdent(options.publication)} FOR TABLE ${names.map((n) => n.name).join(', ')}${viaRoot}`,
     );
     return;
   }
+  await checkPartitionedPublished(client, options);
   if (existing[0]!.all_tables) return;
   const { rows: missing } = await client.query<{ name: string }>(
     `SELECT c::regclass::text AS name FROM unnest(ARRAY[${quoted.join(', ')}]::regclass[]) AS c
@@ -163,6 +167,28 @@ async function ensureSlot(client: Queryable, options: SetupOptions): Promise<str
     [options.slot],
   );
   return created[0]!.lsn;
+}
+
+async function serverVersion(client: Queryable): Promise<number> {
+  const { rows } = await client.query<{ version: number }>(
+    `SELECT current_setting('server_version_num')::int AS version`,
+  );
+  return Number(rows[0]!.version);
+}
+
+/** A partitioned table is captured under its own name only when the publication publishes via the root. */
+async function checkPartitionedPublished(client: Queryable, options: SetupOptions): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.oid::regclass::text AS name FROM pg_class c WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'p'
+        AND NOT EXISTS (SELECT 1 FROM pg_publication p WHERE p.pubname = $2 AND p.pubviaroot)`,
+    [options.tables.map((t) => t.oid), options.publication],
+  );
+  if (rows.length === 0) return;
+  throw new SetupError(
+    `publication "${options.publication}" sends the changes of partitioned ${rows.map((r) => r.name).join(', ')} ` +
+      `under their partitions' names, which this source does not capture: ALTER PUBLICATION ${options.publication} ` +
+      'SET (publish_via_partition_root = true)',
+  );
 }
 
 function quoteLiteral(text: string): string {

@@ -52,6 +52,7 @@ export async function resolveTables(client: Queryable, patterns: readonly string
     const { rows } = await client.query<{ oid: number }>(
       `SELECT c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = $1 AND ($2::text IS NULL OR c.relname = $2) AND c.relkind IN ('r', 'p')
+          AND ($2::text IS NOT NULL OR NOT c.relispartition)
         ORDER BY c.relname`,
       [schema, table === '*' ? null : table],
     );

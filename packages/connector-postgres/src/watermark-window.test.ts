@@ -13,7 +13,7 @@ type LogEntry = { kind: 'change'; write: Write } | { kind: 'watermark'; token: s
 type Step =
   | { kind: 'write'; write: Write }
   | { kind: 'process'; count: number }
-  | { kind: 'chunk'; writesAfterLow: Write[]; writesAfterSelect: Write[] };
+  | { kind: 'chunk'; writesAfterLow: Write[]; processedBeforeSelect: number; writesAfterSelect: Write[] };
 
 const KEYS = 12;
 const write = fc.oneof(
@@ -26,6 +26,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({
     kind: fc.constant('chunk' as const),
     writesAfterLow: fc.array(write, { maxLength: 3 }),
+    // The consumer may read the log, low watermark included, before the chunk's SELECT returns.
+    processedBeforeSelect: fc.nat(6),
     writesAfterSelect: fc.array(write, { maxLength: 3 }),
   }),
 );
@@ -72,20 +74,18 @@ function simulate(initial: ReadonlyMap<number, number>, steps: readonly Step[], 
       .filter(([k]) => k > lastKey)
       .sort((a, b) => a[0] - b[0])
       .slice(0, chunkSize);
-  const startChunk = (writesAfterLow: Write[], writesAfterSelect: Write[]) => {
+  const startChunk = (writesAfterLow: Write[], processedBeforeSelect: number, writesAfterSelect: Write[]) => {
     const low = `w${tokens++}`;
     const high = `w${tokens++}`;
+    const opened = new WatermarkWindow<{ key: number; value: number }>('t', low, high);
+    window = opened;
     commit({ kind: 'watermark', token: low });
     for (const w of writesAfterLow) commit({ kind: 'change', write: w });
+    for (let i = 0; i < processedBeforeSelect; i++) processOne();
     const rows = selectChunk();
+    opened.setRows(rows.map(([key, value]) => [String(key), { key, value }] as const));
     for (const w of writesAfterSelect) commit({ kind: 'change', write: w });
     commit({ kind: 'watermark', token: high });
-    window = new WatermarkWindow(
-      't',
-      low,
-      high,
-      rows.map(([key, value]) => [String(key), { key, value }] as const),
-    );
     if (rows.length < chunkSize) snapshotDone = true;
     else lastKey = rows[rows.length - 1]![0];
   };
@@ -93,13 +93,14 @@ function simulate(initial: ReadonlyMap<number, number>, steps: readonly Step[], 
   for (const s of steps) {
     if (s.kind === 'write') commit({ kind: 'change', write: s.write });
     else if (s.kind === 'process') for (let i = 0; i < s.count; i++) processOne();
-    else if (!window && !snapshotDone) startChunk(s.writesAfterLow, s.writesAfterSelect);
+    else if (!window && !snapshotDone)
+      startChunk(s.writesAfterLow, s.processedBeforeSelect, s.writesAfterSelect);
   }
   // Finish: drain the log, and run the remaining chunks without interference.
   for (;;) {
     while (processed < log.length) processOne();
     if (snapshotDone && !window) break;
-    if (!window) startChunk([], []);
+    if (!window) startChunk([], 0, []);
   }
   expect([...sink.entries()].sort((a, b) => a[0] - b[0])).toEqual(
     [...table.entries()].sort((a, b) => a[0] - b[0]),
