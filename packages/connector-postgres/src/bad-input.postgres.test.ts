@@ -127,35 +127,8 @@ describe('postgres source refuses bad setups clearly', () => {
 
 describe('postgres source and a server that goes away', () => {
   it('reconnects after its connection is terminated and resumes with nothing lost or repeated', async () => {
-    const received: SinkRecord[] = [];
-    const collect = defineSink({
-      name: 'collect',
-      version: '1.0.0',
-      config: Type.Object({}),
-      create: () => ({ write: async (records) => void received.push(...records), flush: async () => {} }),
-    });
     await db.sql(`CREATE TABLE resilient (id int PRIMARY KEY)`);
-    const run = await runTestPipeline({
-      plugins: [postgresSource, collect],
-      pipeline: {
-        apiVersion: 'datamesh/v1',
-        kind: 'Pipeline',
-        name: 'resilient',
-        sources: [
-          {
-            name: 'pg',
-            plugin: 'postgres',
-            config: {
-              ...db.connection,
-              tables: ['public.resilient'],
-              slot: 'resilient',
-              publication: 'resilient',
-            },
-          },
-        ],
-        sinks: [{ name: 'out', plugin: 'collect', inputs: ['pg'] }],
-      },
-    });
+    const { run, received } = await collectTable('resilient', {});
     try {
       for (let round = 0; round < 3; round++) {
         const from = round * 100 + 1;
@@ -181,39 +154,11 @@ describe('postgres source and a server that goes away', () => {
   }, 90_000);
 
   it('waits out a server that cannot be reached for a while, then resumes with nothing lost or repeated', async () => {
-    const received: SinkRecord[] = [];
-    const collect = defineSink({
-      name: 'collect',
-      version: '1.0.0',
-      config: Type.Object({}),
-      create: () => ({ write: async (records) => void received.push(...records), flush: async () => {} }),
-    });
     await db.sql(`CREATE TABLE outage (id int PRIMARY KEY)`);
     // The source reaches Postgres through a proxy; cutting it is a server gone, as in a restart.
     const proxy = new TcpProxy(0, { host: db.connection.host, port: db.connection.port });
     await proxy.open();
-    const run = await runTestPipeline({
-      plugins: [postgresSource, collect],
-      pipeline: {
-        apiVersion: 'datamesh/v1',
-        kind: 'Pipeline',
-        name: 'outage',
-        sources: [
-          {
-            name: 'pg',
-            plugin: 'postgres',
-            config: {
-              ...db.connection,
-              port: proxy.port,
-              tables: ['public.outage'],
-              slot: 'outage',
-              publication: 'outage',
-            },
-          },
-        ],
-        sinks: [{ name: 'out', plugin: 'collect', inputs: ['pg'] }],
-      },
-    });
+    const { run, received } = await collectTable('outage', { port: proxy.port });
     try {
       await db.sql(`INSERT INTO outage SELECT g FROM generate_series(1, 100) g`);
       await run.until(() => (received.length >= 100 ? true : undefined), 30_000);
@@ -237,3 +182,37 @@ describe('postgres source and a server that goes away', () => {
     }
   }, 90_000);
 });
+
+/** A node running a pipeline from `public.<table>` (slot and publication of that name) into memory. */
+async function collectTable(table: string, config: Record<string, unknown>) {
+  const received: SinkRecord[] = [];
+  const collect = defineSink({
+    name: 'collect',
+    version: '1.0.0',
+    config: Type.Object({}),
+    create: () => ({ write: async (records) => void received.push(...records), flush: async () => {} }),
+  });
+  const run = await runTestPipeline({
+    plugins: [postgresSource, collect],
+    pipeline: {
+      apiVersion: 'datamesh/v1',
+      kind: 'Pipeline',
+      name: table,
+      sources: [
+        {
+          name: 'pg',
+          plugin: 'postgres',
+          config: {
+            ...db.connection,
+            tables: [`public.${table}`],
+            slot: table,
+            publication: table,
+            ...config,
+          },
+        },
+      ],
+      sinks: [{ name: 'out', plugin: 'collect', inputs: ['pg'] }],
+    },
+  });
+  return { run, received };
+}
