@@ -1,4 +1,4 @@
-// The type mapping against the real PostgreSQL 15 of the services harness: a table with a column of every mapped
+// The type mapping against the real PostgreSQL 15 and 18 of the services harness: a table with a column of every mapped
 // type holds edge values; each column's text (as a text-protocol SELECT returns it) is decoded with the mapping
 // built from the real catalog, and compared with a value PostgreSQL computes independently (epoch microseconds,
 // scaled integers, day differences, array_to_json, IntervalStyle iso_8601, …). Every value must also be valid
@@ -304,28 +304,6 @@ let client: pg.Client;
 let catalog: PgTypeCatalog;
 let columns: ColumnType[];
 
-beforeAll(async () => {
-  ({ postgres: endpoint } = await useServices('postgres'));
-  client = await connect();
-  await client.query(`CREATE TYPE ${MOOD} AS ENUM (${MOOD_LABELS.map((l) => `'${l}'`).join(', ')})`);
-  await client.query(`CREATE DOMAIN ${PRICE} AS numeric(10,2)`);
-  await client.query(`CREATE TYPE ${PAIR} AS (a int, b text)`);
-  columns = await createTable(TABLE, COLUMNS);
-  catalog = new PgTypeCatalog((sql, params) => client.query(sql, params));
-  await catalog.load(columns.map((c) => c.typeOid));
-}, 300_000);
-
-afterAll(async () => {
-  if (client === undefined) return;
-  try {
-    await client.query(`DROP TABLE IF EXISTS ${TABLE}, ${TABLE}_hstore, ${TABLE}_citext`);
-    await client.query(`DROP TYPE IF EXISTS ${MOOD}, ${PAIR}`);
-    await client.query(`DROP DOMAIN IF EXISTS ${PRICE}`);
-  } finally {
-    await client.end();
-  }
-}, 60_000);
-
 /** A session as the connector opens one: text for every type, ISO dates, UTC. */
 async function connect(timeZone = 'UTC', types = true): Promise<pg.Client> {
   const session = new pg.Client({
@@ -411,168 +389,194 @@ async function checkTable(table: string, cases: Record<string, ColumnCase>, tabl
   return compared;
 }
 
-describe(`type mapping against PostgreSQL 15 (table ${TABLE})`, () => {
-  it('decodes every column of every row to what PostgreSQL says it holds, valid for its Avro schema', async () => {
-    const compared = await checkTable(TABLE, COLUMNS, columns);
-    const values = Object.values(COLUMNS).reduce((sum, c) => sum + c.values.length, 0);
-    expect(compared).toBe(values);
-  });
+for (const service of ['postgres', 'postgres-latest'] as const) {
+  describe(`type mapping against ${service === 'postgres' ? 'PostgreSQL 15' : 'PostgreSQL 18'} (table ${TABLE})`, () => {
+    beforeAll(async () => {
+      endpoint = (await useServices(service))[service];
+      client = await connect();
+      await client.query(`CREATE TYPE ${MOOD} AS ENUM (${MOOD_LABELS.map((l) => `'${l}'`).join(', ')})`);
+      await client.query(`CREATE DOMAIN ${PRICE} AS numeric(10,2)`);
+      await client.query(`CREATE TYPE ${PAIR} AS (a int, b text)`);
+      columns = await createTable(TABLE, COLUMNS);
+      catalog = new PgTypeCatalog((sql, params) => client.query(sql, params));
+      await catalog.load(columns.map((c) => c.typeOid));
+    }, 300_000);
 
-  it('builds the schemas the catalog implies: enum labels, domain typmod, array dimensions', () => {
-    const byName = Object.fromEntries(columns.map((c) => [c.name, mappingOf(c)]));
-    expect(byName['c_mood']?.avro).toEqual({ type: 'string', 'datamesh.enum': MOOD_LABELS });
-    expect(byName['c_price']?.avro).toEqual({
-      type: 'bytes',
-      logicalType: 'decimal',
-      precision: 10,
-      scale: 2,
-    });
-    expect(byName['c_numeric_hundreds']?.avro).toEqual({
-      type: 'bytes',
-      logicalType: 'decimal',
-      precision: 7,
-      scale: 0,
-    });
-    expect(byName['c_matrix']?.avro).toEqual({
-      type: 'array',
-      items: { type: 'array', items: ['null', 'int'] },
-    });
-    expect(byName['c_text_array']?.placeholder).toEqual(['__datamesh_unavailable_value']);
-    expect(byName['c_timestamptz']?.placeholder).toBeUndefined();
-  });
-
-  it('interval text becomes exactly what IntervalStyle iso_8601 prints', async () => {
-    const column = columns.find((c) => c.name === 'c_interval');
-    if (column === undefined) throw new Error('no c_interval');
-    const postgresStyle = await client.query(`SELECT c_interval FROM ${TABLE} ORDER BY id`);
-    const iso = await connect();
-    try {
-      await iso.query('SET IntervalStyle = iso_8601');
-      const isoStyle = await iso.query(`SELECT c_interval FROM ${TABLE} ORDER BY id`);
-      const mapping = mappingOf(column);
-      const decoded = postgresStyle.rows.map((r) =>
-        r.c_interval === null ? null : mapping.decode(r.c_interval),
-      );
-      expect(decoded).toEqual(isoStyle.rows.map((r) => r.c_interval));
-      expect(decoded.filter((v) => v !== null)).toHaveLength(COLUMNS['c_interval']?.values.length ?? -1);
-    } finally {
-      await iso.end();
-    }
-  });
-
-  it.each(['Asia/Kolkata', 'America/St_Johns', 'Europe/Amsterdam', 'Pacific/Chatham'])(
-    'timestamptz read in a session with TimeZone %s decodes to the same instants',
-    async (timeZone) => {
-      const column = columns.find((c) => c.name === 'c_timestamptz');
-      if (column === undefined) throw new Error('no c_timestamptz');
-      const mapping = mappingOf(column);
-      const local = await connect(timeZone);
+    afterAll(async () => {
+      if (client === undefined) return;
       try {
-        const sql = `SELECT c_timestamptz FROM ${TABLE} ORDER BY id`;
-        const [utcRows, localRows] = [(await client.query(sql)).rows, (await local.query(sql)).rows];
-        const decode = (r: { c_timestamptz: string | null }) =>
-          r.c_timestamptz === null ? null : mapping.decode(r.c_timestamptz);
-        expect(localRows.map((r) => r.c_timestamptz)).not.toEqual(utcRows.map((r) => r.c_timestamptz));
-        expect(localRows.map(decode)).toEqual(utcRows.map(decode));
+        await client.query(`DROP TABLE IF EXISTS ${TABLE}, ${TABLE}_hstore, ${TABLE}_citext`);
+        await client.query(`DROP TYPE IF EXISTS ${MOOD}, ${PAIR}`);
+        await client.query(`DROP DOMAIN IF EXISTS ${PRICE}`);
       } finally {
-        await local.end();
+        await client.end();
       }
-    },
-  );
+    }, 60_000);
 
-  it('bytea in the escape output format decodes to the same bytes as hex', async () => {
-    const column = columns.find((c) => c.name === 'c_bytea');
-    if (column === undefined) throw new Error('no c_bytea');
-    const mapping = mappingOf(column);
-    const escaped = await connect();
-    try {
-      await escaped.query('SET bytea_output = escape');
-      const sql = `SELECT c_bytea FROM ${TABLE} ORDER BY id`;
-      const decode = (r: { c_bytea: string | null }) =>
-        r.c_bytea === null ? null : mapping.decode(r.c_bytea);
-      const [hexRows, escapeRows] = [(await client.query(sql)).rows, (await escaped.query(sql)).rows];
-      expect(escapeRows.map(decode)).toEqual(hexRows.map(decode));
-      expect(escapeRows.some((r) => String(r.c_bytea).includes('\\\\'))).toBe(true);
-    } finally {
-      await escaped.end();
-    }
-  });
+    it('decodes every column of every row to what PostgreSQL says it holds, valid for its Avro schema', async () => {
+      const compared = await checkTable(TABLE, COLUMNS, columns);
+      const values = Object.values(COLUMNS).reduce((sum, c) => sum + c.values.length, 0);
+      expect(compared).toBe(values);
+    });
 
-  it('refuses, naming the value, what avsc cannot hold exactly or an Avro decimal cannot express', async () => {
-    const result = await client.query(
-      `SELECT '9007199254740993'::int8 AS big, '9999-12-31 23:59:59'::timestamp AS far,
-              '1800-01-01 00:00:00+00'::timestamptz AS early, 'NaN'::numeric(10,2) AS nan`,
-    );
-    await catalog.load(result.fields.map((f) => f.dataTypeID));
-    const row = result.rows[0] as Record<string, string>;
-    const failures = result.fields.map((field) => {
-      const mapping = mappingOf({
-        name: field.name,
-        typeOid: field.dataTypeID,
-        typeMod: field.dataTypeModifier,
+    it('builds the schemas the catalog implies: enum labels, domain typmod, array dimensions', () => {
+      const byName = Object.fromEntries(columns.map((c) => [c.name, mappingOf(c)]));
+      expect(byName['c_mood']?.avro).toEqual({ type: 'string', 'datamesh.enum': MOOD_LABELS });
+      expect(byName['c_price']?.avro).toEqual({
+        type: 'bytes',
+        logicalType: 'decimal',
+        precision: 10,
+        scale: 2,
       });
+      expect(byName['c_numeric_hundreds']?.avro).toEqual({
+        type: 'bytes',
+        logicalType: 'decimal',
+        precision: 7,
+        scale: 0,
+      });
+      expect(byName['c_matrix']?.avro).toEqual({
+        type: 'array',
+        items: { type: 'array', items: ['null', 'int'] },
+      });
+      expect(byName['c_text_array']?.placeholder).toEqual(['__datamesh_unavailable_value']);
+      expect(byName['c_timestamptz']?.placeholder).toBeUndefined();
+    });
+
+    it('interval text becomes exactly what IntervalStyle iso_8601 prints', async () => {
+      const column = columns.find((c) => c.name === 'c_interval');
+      if (column === undefined) throw new Error('no c_interval');
+      const postgresStyle = await client.query(`SELECT c_interval FROM ${TABLE} ORDER BY id`);
+      const iso = await connect();
       try {
-        mapping.decode(row[field.name] ?? '');
-        return 'decoded';
-      } catch (error) {
-        expect(error).toBeInstanceOf(ValueDecodeError);
-        return (error as Error).message;
+        await iso.query('SET IntervalStyle = iso_8601');
+        const isoStyle = await iso.query(`SELECT c_interval FROM ${TABLE} ORDER BY id`);
+        const mapping = mappingOf(column);
+        const decoded = postgresStyle.rows.map((r) =>
+          r.c_interval === null ? null : mapping.decode(r.c_interval),
+        );
+        expect(decoded).toEqual(isoStyle.rows.map((r) => r.c_interval));
+        expect(decoded.filter((v) => v !== null)).toHaveLength(COLUMNS['c_interval']?.values.length ?? -1);
+      } finally {
+        await iso.end();
       }
     });
-    expect(failures).toEqual([
-      expect.stringMatching(/^column "big" \(int8\): int8 value 9007199254740993 is outside/),
-      expect.stringMatching(/^column "far" \(timestamp\): timestamp 9999-12-31 23:59:59 is outside/),
-      expect.stringMatching(/^column "early" \(timestamptz\): timestamp 1800-01-01 00:00:00\+00 is outside/),
-      expect.stringMatching(/^column "nan" \(numeric\): numeric value NaN has no Avro decimal form/),
-    ]);
-  });
 
-  it('loads the same catalog through a client with the default type parsers', async () => {
-    const parsing = await connect('UTC', false);
-    try {
-      const other = new PgTypeCatalog((sql, params) => parsing.query(sql, params));
-      await other.load(columns.map((c) => c.typeOid));
-      for (const column of columns) {
-        expect(mapping(other, column).avro).toEqual(mappingOf(column).avro);
-      }
-    } finally {
-      await parsing.end();
-    }
-    function mapping(types: PgTypeCatalog, column: ColumnType) {
-      return columnMapping(column, types, {});
-    }
-  });
-
-  // Extension types: each needs its extension, which the server may not have installed.
-  const extensionColumns: Record<string, Record<string, ColumnCase>> = {
-    hstore: {
-      c_hstore: {
-        type: 'hstore',
-        values: [`'a=>1, b=>NULL, "q\\"k"=>"v\\\\w", ""=>"NULL", "=>,"=>" "'`, "''", `'"ü ☺"=>"x y"'`],
-        expected: 'hstore_to_json($col)::text',
-        compare: sameJson,
+    it.each(['Asia/Kolkata', 'America/St_Johns', 'Europe/Amsterdam', 'Pacific/Chatham'])(
+      'timestamptz read in a session with TimeZone %s decodes to the same instants',
+      async (timeZone) => {
+        const column = columns.find((c) => c.name === 'c_timestamptz');
+        if (column === undefined) throw new Error('no c_timestamptz');
+        const mapping = mappingOf(column);
+        const local = await connect(timeZone);
+        try {
+          const sql = `SELECT c_timestamptz FROM ${TABLE} ORDER BY id`;
+          const [utcRows, localRows] = [(await client.query(sql)).rows, (await local.query(sql)).rows];
+          const decode = (r: { c_timestamptz: string | null }) =>
+            r.c_timestamptz === null ? null : mapping.decode(r.c_timestamptz);
+          expect(localRows.map((r) => r.c_timestamptz)).not.toEqual(utcRows.map((r) => r.c_timestamptz));
+          expect(localRows.map(decode)).toEqual(utcRows.map(decode));
+        } finally {
+          await local.end();
+        }
       },
-    },
-    citext: {
-      c_citext: { type: 'citext', values: ["'MiXeD'"], expected: '$col::text', compare: sameText },
-    },
-  };
+    );
 
-  it.for(Object.keys(extensionColumns))(
-    '%s column (skipped when the server does not have the extension installed)',
-    async (extension, context) => {
-      const { rowCount } = await client.query('SELECT 1 FROM pg_available_extensions WHERE name = $1', [
-        extension,
+    it('bytea in the escape output format decodes to the same bytes as hex', async () => {
+      const column = columns.find((c) => c.name === 'c_bytea');
+      if (column === undefined) throw new Error('no c_bytea');
+      const mapping = mappingOf(column);
+      const escaped = await connect();
+      try {
+        await escaped.query('SET bytea_output = escape');
+        const sql = `SELECT c_bytea FROM ${TABLE} ORDER BY id`;
+        const decode = (r: { c_bytea: string | null }) =>
+          r.c_bytea === null ? null : mapping.decode(r.c_bytea);
+        const [hexRows, escapeRows] = [(await client.query(sql)).rows, (await escaped.query(sql)).rows];
+        expect(escapeRows.map(decode)).toEqual(hexRows.map(decode));
+        expect(escapeRows.some((r) => String(r.c_bytea).includes('\\\\'))).toBe(true);
+      } finally {
+        await escaped.end();
+      }
+    });
+
+    it('refuses, naming the value, what avsc cannot hold exactly or an Avro decimal cannot express', async () => {
+      const result = await client.query(
+        `SELECT '9007199254740993'::int8 AS big, '9999-12-31 23:59:59'::timestamp AS far,
+                '1800-01-01 00:00:00+00'::timestamptz AS early, 'NaN'::numeric(10,2) AS nan`,
+      );
+      await catalog.load(result.fields.map((f) => f.dataTypeID));
+      const row = result.rows[0] as Record<string, string>;
+      const failures = result.fields.map((field) => {
+        const mapping = mappingOf({
+          name: field.name,
+          typeOid: field.dataTypeID,
+          typeMod: field.dataTypeModifier,
+        });
+        try {
+          mapping.decode(row[field.name] ?? '');
+          return 'decoded';
+        } catch (error) {
+          expect(error).toBeInstanceOf(ValueDecodeError);
+          return (error as Error).message;
+        }
+      });
+      expect(failures).toEqual([
+        expect.stringMatching(/^column "big" \(int8\): int8 value 9007199254740993 is outside/),
+        expect.stringMatching(/^column "far" \(timestamp\): timestamp 9999-12-31 23:59:59 is outside/),
+        expect.stringMatching(
+          /^column "early" \(timestamptz\): timestamp 1800-01-01 00:00:00\+00 is outside/,
+        ),
+        expect.stringMatching(/^column "nan" \(numeric\): numeric value NaN has no Avro decimal form/),
       ]);
-      if (rowCount === 0) return context.skip(`the ${extension} extension is not installed on the server`);
-      await createExtension(extension);
-      const cases = extensionColumns[extension] ?? {};
-      const tableColumns = await createTable(`${TABLE}_${extension}`, cases);
-      await catalog.load(tableColumns.map((c) => c.typeOid));
-      expect(await checkTable(`${TABLE}_${extension}`, cases, tableColumns)).toBeGreaterThan(0);
-    },
-  );
-});
+    });
+
+    it('loads the same catalog through a client with the default type parsers', async () => {
+      const parsing = await connect('UTC', false);
+      try {
+        const other = new PgTypeCatalog((sql, params) => parsing.query(sql, params));
+        await other.load(columns.map((c) => c.typeOid));
+        for (const column of columns) {
+          expect(mapping(other, column).avro).toEqual(mappingOf(column).avro);
+        }
+      } finally {
+        await parsing.end();
+      }
+      function mapping(types: PgTypeCatalog, column: ColumnType) {
+        return columnMapping(column, types, {});
+      }
+    });
+
+    // Extension types: each needs its extension, which the server may not have installed.
+    const extensionColumns: Record<string, Record<string, ColumnCase>> = {
+      hstore: {
+        c_hstore: {
+          type: 'hstore',
+          values: [`'a=>1, b=>NULL, "q\\"k"=>"v\\\\w", ""=>"NULL", "=>,"=>" "'`, "''", `'"ü ☺"=>"x y"'`],
+          expected: 'hstore_to_json($col)::text',
+          compare: sameJson,
+        },
+      },
+      citext: {
+        c_citext: { type: 'citext', values: ["'MiXeD'"], expected: '$col::text', compare: sameText },
+      },
+    };
+
+    it.for(Object.keys(extensionColumns))(
+      '%s column (skipped when the server does not have the extension installed)',
+      async (extension, context) => {
+        const { rowCount } = await client.query('SELECT 1 FROM pg_available_extensions WHERE name = $1', [
+          extension,
+        ]);
+        if (rowCount === 0) return context.skip(`the ${extension} extension is not installed on the server`);
+        await createExtension(extension);
+        const cases = extensionColumns[extension] ?? {};
+        const tableColumns = await createTable(`${TABLE}_${extension}`, cases);
+        await catalog.load(tableColumns.map((c) => c.typeOid));
+        expect(await checkTable(`${TABLE}_${extension}`, cases, tableColumns)).toBeGreaterThan(0);
+      },
+    );
+  });
+}
 
 /** CREATE EXTENSION IF NOT EXISTS still fails when another session creates it at the same moment. */
 async function createExtension(extension: string): Promise<void> {
