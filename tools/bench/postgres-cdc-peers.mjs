@@ -317,6 +317,36 @@ export function resetPeakRss(pid) {
   }
 }
 
+/**
+ * Starts measuring a connector process over a window: its peak RSS is reset now, and the returned function
+ * answers its CPU seconds since, its peak RSS, and the CPU seconds of the walsender decoding for it (NaN when
+ * there is none).
+ */
+export function measureWindow(pid, walsender) {
+  resetPeakRss(pid);
+  const before = processStats(pid);
+  const wsBefore = walsender ? processStats(walsender) : null;
+  return () => {
+    const after = processStats(pid);
+    const wsAfter = walsender ? processStats(walsender) : null;
+    return {
+      cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+      walsenderCpuSeconds: wsBefore && wsAfter ? wsAfter.cpuSeconds - wsBefore.cpuSeconds : NaN,
+      peakRssBytes: after.peakRssBytes,
+    };
+  };
+}
+
+/** The latency phase's figures (and its log line) from the load, the latencies read back and the window's usage. */
+export function latencyFigures(w, load, latency, usage) {
+  w.log(
+    `  latency: p50 ${fmt(latency.p50, 1)} ms, p99 ${fmt(latency.p99, 1)} ms over ${fmt(latency.count)} events`,
+  );
+  return {
+    latency: { targetRate: w.rate, changes: load.changes, writeRate: load.rate, ...latency, ...usage },
+  };
+}
+
 /** Wall clock in µs since the epoch (the same clock as Postgres's clock_timestamp() and Kafka's LogAppendTime). */
 export function nowUs() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -935,10 +965,8 @@ async function debeziumPhase({ phase, pg, brokers, table, w, runtime, onCleanup 
     };
     await warmUpStreaming({ jvm, pg, table: main.table, w });
     await sleep(500);
-    resetPeakRss(jvm.pid);
     const walsender = (await slotProgress(client, main.slot, '0/0'))?.pid;
-    const before = processStats(jvm.pid);
-    const wsBefore = walsender ? processStats(walsender) : null;
+    const usage = measureWindow(jvm.pid, walsender);
     const load = await runLoad(pg, main.table, {
       ...loadOpts,
       seconds: w.seconds,
@@ -947,8 +975,7 @@ async function debeziumPhase({ phase, pg, brokers, table, w, runtime, onCleanup 
     });
     const ackedAtLoadEnd = jvm.counters?.acked ?? 0;
     const done = await jvm.waitAcked(load.changes, { label: 'sustained streaming', stallMs: 60_000 });
-    const after = processStats(jvm.pid);
-    const wsAfter = walsender ? processStats(walsender) : null;
+    const used = usage();
     await sleep(1000);
     const extra = jvm.counters.acked - load.changes;
     const deliverySeconds = (done.lastAckUs - done.firstAckUs) / 1e6;
@@ -961,9 +988,7 @@ async function debeziumPhase({ phase, pg, brokers, table, w, runtime, onCleanup 
         deliverySeconds,
         behindAtLoadEnd: load.changes - ackedAtLoadEnd,
         catchUpSeconds: (done.lastAckUs - load.endUs) / 1e6,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        walsenderCpuSeconds: wsBefore && wsAfter ? wsAfter.cpuSeconds - wsBefore.cpuSeconds : NaN,
-        peakRssBytes: after.peakRssBytes,
+        ...used,
         extraRecords: extra,
       },
     };
@@ -987,10 +1012,8 @@ async function debeziumPhase({ phase, pg, brokers, table, w, runtime, onCleanup 
     await waitSlotActive(client, main.slot, 60_000);
     const loadOpts = { rate: w.rate, updateShare: w.updateShare, idRange: w.streamRows };
     await warmUpStreaming({ jvm, pg, table: main.table, w, rate: w.rate });
-    resetPeakRss(jvm.pid);
     const walsender = (await slotProgress(client, main.slot, '0/0'))?.pid;
-    const before = processStats(jvm.pid);
-    const wsBefore = walsender ? processStats(walsender) : null;
+    const usage = measureWindow(jvm.pid, walsender);
     const load = await runLoad(pg, main.table, {
       ...loadOpts,
       seconds: w.seconds,
@@ -998,27 +1021,13 @@ async function debeziumPhase({ phase, pg, brokers, table, w, runtime, onCleanup 
       label: `load at ${fmt(w.rate)}/s`,
     });
     await jvm.waitAcked(load.changes, { label: 'latency phase' });
-    const after = processStats(jvm.pid);
-    const wsAfter = walsender ? processStats(walsender) : null;
+    const used = usage();
     await jvm.stopEngine();
     const latency = await latencyFromTopic(brokers, main.topic, {
       decode: debeziumJsonCommitMicros,
       sinceUs: load.startUs,
     });
-    log(
-      `  latency: p50 ${fmt(latency.p50, 1)} ms, p99 ${fmt(latency.p99, 1)} ms over ${fmt(latency.count)} events`,
-    );
-    return {
-      latency: {
-        targetRate: w.rate,
-        changes: load.changes,
-        writeRate: load.rate,
-        ...latency,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        walsenderCpuSeconds: wsBefore && wsAfter ? wsAfter.cpuSeconds - wsBefore.cpuSeconds : NaN,
-        peakRssBytes: after.peakRssBytes,
-      },
-    };
+    return latencyFigures(w, load, latency, used);
   }
   throw new Error(`unknown Debezium phase ${phase}`);
 }

@@ -25,7 +25,9 @@ import {
   dropPgObjects,
   fmt,
   kafkaAdmin,
+  latencyFigures,
   latencyFromTopic,
+  measureWindow,
   nowUs,
   pendingCleanups,
   processStats,
@@ -308,9 +310,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
     const walsender = await waitSlotActive(client, main.slot, 60_000);
     const base = await warmUp(node, main, 0);
     await sleep(500);
-    resetPeakRss(node.pid);
-    const before = processStats(node.pid);
-    const wsBefore = processStats(walsender);
+    const usage = measureWindow(node.pid, walsender);
     const load = await runLoad(pg, main.table, {
       ...loadOpts,
       seconds: w.seconds,
@@ -319,8 +319,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
     });
     const writtenAtLoadEnd = (await node.written()) - base;
     const done = await node.waitWritten(load.changes, { base, label: 'sustained streaming', log });
-    const after = processStats(node.pid);
-    const wsAfter = processStats(walsender);
+    const used = usage();
     await node.stop();
     const deliverySeconds = (done.lastUs - done.firstUs) / 1e6;
     const figures = {
@@ -332,9 +331,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
         deliverySeconds,
         behindAtLoadEnd: load.changes - writtenAtLoadEnd,
         catchUpSeconds: (done.lastUs - load.endUs) / 1e6,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        walsenderCpuSeconds: wsBefore && wsAfter ? wsAfter.cpuSeconds - wsBefore.cpuSeconds : NaN,
-        peakRssBytes: after.peakRssBytes,
+        ...used,
       },
     };
     log(
@@ -350,9 +347,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
     const node = await startNode(main, false);
     const walsender = await waitSlotActive(client, main.slot, 60_000);
     const base = await warmUp(node, main, w.rate);
-    resetPeakRss(node.pid);
-    const before = processStats(node.pid);
-    const wsBefore = processStats(walsender);
+    const usage = measureWindow(node.pid, walsender);
     const load = await runLoad(pg, main.table, {
       rate: w.rate,
       seconds: w.seconds,
@@ -362,8 +357,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
       label: `load at ${fmt(w.rate)}/s`,
     });
     await node.waitWritten(load.changes, { base, label: 'latency phase', log });
-    const after = processStats(node.pid);
-    const wsAfter = processStats(walsender);
+    const used = usage();
     const { id, type } = await node.schemaType(main.topic);
     await node.stop();
     const latency = await latencyFromTopic(brokers, main.topic, {
@@ -373,20 +367,7 @@ async function datameshPhase({ phase, pg, brokers, table, w, onCleanup }) {
       }),
       sinceUs: load.startUs,
     });
-    log(
-      `  latency: p50 ${fmt(latency.p50, 1)} ms, p99 ${fmt(latency.p99, 1)} ms over ${fmt(latency.count)} events`,
-    );
-    return {
-      latency: {
-        targetRate: w.rate,
-        changes: load.changes,
-        writeRate: load.rate,
-        ...latency,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        walsenderCpuSeconds: wsBefore && wsAfter ? wsAfter.cpuSeconds - wsBefore.cpuSeconds : NaN,
-        peakRssBytes: after.peakRssBytes,
-      },
-    };
+    return latencyFigures(w, load, latency, used);
   }
   throw new Error(`unknown phase ${phase}`);
 }
