@@ -2,6 +2,7 @@
 // writes and reads of the same payload bytes, in the same batches split over the same partitions.
 //   node tools/bench/embedded-transport.mjs [--events 1000000] [--batch 500] [--partitions 4]
 //        [--value-bytes 192] [--fsync interval|always|never] [--dir /path/on/the/disk/to/test]
+import { printTable } from './lib/report.mjs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ try {
 
   const embedded = await benchEmbedded(join(root, 'embedded'));
   const raw = await benchRawFs(join(root, 'raw'));
-  printTable(embedded, raw);
+  printReport(embedded, raw);
 } finally {
   await cleanup();
 }
@@ -159,7 +160,7 @@ async function directoryBytes(dir) {
   return total;
 }
 
-function printTable(embedded, raw) {
+function printReport(embedded, raw) {
   const fmt = (n, digits = 0) =>
     n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const row = (phase, what, ms) => {
@@ -173,16 +174,11 @@ function printTable(embedded, raw) {
     row('read', 'embedded consumer', embedded.readMs),
     row('read', 'raw fs read', raw.readMs),
   ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r) =>
-    r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   console.log(
     `\n${fmt(events)} events of ${payloadBytes} B payload (key ${keys[0].length} B + value ${valueBytes} B), ` +
       `batches of ${batchSize}, ${partitions} partitions; node ${process.version}, ${cpus().length} CPUs, dir ${values.dir}`,
   );
-  console.log(line(rows[0]));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
+  printTable(rows, { textColumns: 2 });
   console.log(
     `\nembedded / raw: append ${fmt(raw.appendMs / embedded.appendMs, 2)}×, read ${fmt(raw.readMs / embedded.readMs, 2)}× ` +
       `(1.00× = as fast as plain fs)`,

@@ -6,6 +6,7 @@
 //        [--candidates kafkajs,kafkajs-idle-fix,platformatic]
 // Needs the broker of tools/services (`node tools/services/cli.mjs up kafka`). Each candidate runs in its own
 // child process (this file, with --candidate <name>), so the CPU figures of one library do not include another's.
+import { printTable } from './lib/report.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
@@ -600,7 +601,7 @@ function printTables(columns) {
     ]);
   }
   console.log(`\nmedian, best (highest throughput / lowest CPU) and each run in run order:`);
-  printAligned([header, ...rows]);
+  printTable([header, ...rows]);
   for (const c of columns.filter((c) => c.unavailable)) console.log(`${c.label}: ${c.unavailable}`);
   const warned = withRuns.flatMap((c) =>
     Object.entries(c.runs[0].warnings).map(([w, n]) => `${c.label}: ${w} ×${n} (first run)`),
@@ -612,15 +613,6 @@ function printTables(columns) {
       'consumer. Idle = connected producer + caught-up consumer, nothing to do; timer fires = setTimeout/setInterval ' +
       'callbacks run per second; heap = V8 heapUsed after a full GC at the end of the idle window.',
   );
-}
-
-function printAligned(rows) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  const line = (r) =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
-  console.log(line(rows[0]));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
 }
 
 // One line: the message, the causes and the first of aggregated errors (both libraries nest them deeply).

@@ -8,6 +8,7 @@
 // Needs the broker of tools/services (`node tools/services/cli.mjs up kafka`), its jars (kafka-tools, log4j)
 // and a java on PATH (or JAVA_HOME). Every measured client runs in a process of its own: ours in a child Node
 // process (this file, with --child produce|consume), Java in its JVM, so no figure includes another's CPU.
+import { fmt, printTable } from './lib/report.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -241,7 +242,7 @@ async function runParent() {
     rmSync(work, { recursive: true, force: true });
   }
   console.log(`load average after: ${loadavgText()}`);
-  if (runs.ours.length > 0) printTable(runs);
+  if (runs.ours.length > 0) printComparison(runs);
   process.exit(failed > 0 ? 1 : 0);
 }
 
@@ -632,7 +633,7 @@ function cpuSeconds(from, to = process.cpuUsage()) {
 // ---------------------------------------------------------------------------------------------------------------
 // Output.
 
-function printTable(runs) {
+function printComparison(runs) {
   const metrics = [
     ['produce events/s', (r) => r.produce.eventsPerSec, 'high', 0],
     ['produce MB/s', (r) => r.produce.mbPerSec, 'high', 1],
@@ -685,7 +686,7 @@ function printTable(runs) {
     }
   }
   console.log(`\nmedian, best (highest throughput / lowest CPU, latency, memory) and each run in run order:`);
-  printAligned([['metric', 'ours', 'Java', 'ours/Java'], ...rows]);
+  printTable([['metric', 'ours', 'Java', 'ours/Java'], ...rows]);
   const jvm = stat(
     runs.jvmStart.map((r) => r.wallS),
     'low',
@@ -724,15 +725,6 @@ function printTable(runs) {
   );
 }
 
-function printAligned(rows) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  const line = (r) =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
-  console.log(line(rows[0]));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
-}
-
 function packageVersion(pkg) {
   try {
     return require(`${pkg}/package.json`).version;
@@ -752,9 +744,4 @@ function describeError(error) {
   const parts = [];
   for (let e = error; e && parts.length < 6; e = e.cause ?? e.errors?.[0]) parts.push(e.message || String(e));
   return parts.join(' ← ');
-}
-
-function fmt(n, digits = 0) {
-  if (!Number.isFinite(n)) return 'n/a';
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }

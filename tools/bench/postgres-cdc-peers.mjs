@@ -16,6 +16,7 @@
 // resolveJars like every other JVM here, and the launcher lets the benchmark count acks and time them in the
 // process that makes them. What differs from Debezium Server: no Quarkus runtime (no CDI,
 // no health endpoint), and the sink loop is the launcher's own; offsets go to a FileOffsetBackingStore as there.
+import { fmt } from './lib/report.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
@@ -1318,10 +1319,4 @@ async function pgRecvlogicalPhase({ phase, pg, table, w, onCleanup }) {
     };
   }
   throw new Error(`unknown pg_recvlogical phase ${phase}`);
-}
-
-/** A number for people: thousands separated, `digits` decimals; n/a for what is not a finite number. */
-export function fmt(n, digits = 0) {
-  if (typeof n !== 'number' || !Number.isFinite(n)) return 'n/a';
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }

@@ -6,6 +6,7 @@
 // rate. Prints every figure side by side with the ratio ours / Debezium's.
 //   node tools/bench/postgres-cdc.mjs [--rows 1000000] [--seconds 20] [--rate 2000] [--only datamesh]
 //   node tools/bench/postgres-cdc.mjs --help
+import { fmt, printTable } from './lib/report.mjs';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,7 +24,6 @@ import {
   DEFAULTS,
   deleteKafkaObjects,
   dropPgObjects,
-  fmt,
   kafkaAdmin,
   latencyFigures,
   latencyFromTopic,
@@ -472,13 +472,8 @@ function printComparison(results) {
   add('', 'p99 ms', d.latency?.p99, z.latency?.p99, (v) => fmt(v, 1));
   add('', 'CPU s', d.latency?.cpuSeconds, z.latency?.cpuSeconds, (v) => fmt(v, 2));
   add('', 'peak RSS MB', d.latency?.peakRssBytes, z.latency?.peakRssBytes, mb);
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  const line = (r) =>
-    r.map((cell, c) => (c >= 2 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ');
   console.log('');
-  console.log(line(rows[0]));
-  console.log(widths.map((x) => '-'.repeat(x)).join('  '));
-  for (const r of rows.slice(1)) console.log(line(r));
+  printTable(rows, { textColumns: 2 });
   console.log(
     '\nratio = datamesh / Debezium (higher is better for rates; lower for latency, CPU and memory). datamesh: one ' +
       '`mesh node start` process per phase, Avro in the Confluent wire format, each batch one Kafka transaction ' +
