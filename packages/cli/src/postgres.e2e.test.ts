@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '@datamesh/services/postgres-database';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
 import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
@@ -15,31 +16,18 @@ let env: NodeJS.ProcessEnv;
 let remove: () => Promise<void>;
 let kafka: ServiceEndpoints['kafka'];
 let postgres: ServiceEndpoints['postgres'];
-let admin: pg.Client;
+let dropDatabase: (() => Promise<void>) | undefined;
+let database: string;
 const run = Date.now().toString(36);
-const database = `dm_e2e_${process.pid}_${run}`;
 
 beforeAll(async () => {
   ({ home, env, remove } = await isolatedHome('datamesh-postgres-e2e-'));
   ({ kafka, postgres } = await useServices('kafka', 'postgres'));
-  admin = new pg.Client({ connectionString: postgres.connectionString });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
+  ({ name: database, drop: dropDatabase } = await createDatabase(postgres, 'dm_e2e'));
 }, 300_000);
 
 afterAll(async () => {
-  if (admin) {
-    await admin.query(
-      `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
-      [database],
-    );
-    await admin.query(
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`,
-      [database],
-    );
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.end();
-  }
+  await dropDatabase?.();
   await remove?.();
 }, 60_000);
 

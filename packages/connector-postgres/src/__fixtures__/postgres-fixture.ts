@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { createDatabase } from '@datamesh/services/postgres-database';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
 
 /** A database of its own per test file (dropped at the end), on the harness's Postgres. */
@@ -24,11 +25,7 @@ export async function postgresFixture(
   service: PostgresService = 'postgres',
 ): Promise<PostgresFixture> {
   const endpoint = (await useServices(service))[service];
-  const database = `dm_${name}_${process.pid}_${Date.now().toString(36)}`;
-  const admin = new pg.Client({ connectionString: endpoint.connectionString });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
+  const { name: database, drop } = await createDatabase(endpoint, `dm_${name}`);
   const connection = {
     host: endpoint.host,
     port: endpoint.port,
@@ -46,22 +43,7 @@ export async function postgresFixture(
     sql: (text, values) => client.query(text, values),
     async close() {
       await client.end().catch(() => undefined);
-      const cleanup = new pg.Client({ connectionString: endpoint.connectionString });
-      await cleanup.connect();
-      try {
-        // A forgotten slot keeps WAL forever: drop every slot of this database with it.
-        await cleanup.query(
-          `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
-          [database],
-        );
-        await cleanup.query(
-          `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`,
-          [database],
-        );
-        await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      } finally {
-        await cleanup.end();
-      }
+      await drop();
     },
   };
 }
