@@ -31,6 +31,7 @@ export * from './pipeline/planner.js';
 export * from './state/changelog-map.js';
 export * from './state/state-store.js';
 export * from './runtime/event-codec.js';
+export * from './runtime/dead-letters.js';
 export * from './runtime/node-config.js';
 export * from './runtime/mesh-node.js';
 export * from './runtime/supervisor.js';

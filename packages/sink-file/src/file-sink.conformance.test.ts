@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import type { SinkRecord } from '@datamesh/core';
+import { envelopeSchemas, type SinkRecord } from '@datamesh/core';
 import { describeSinkConformance } from '@datamesh/testkit';
 import { fileSink } from './file-sink.js';
 
@@ -12,7 +12,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
 const source = { connector: 'test', name: 'shop', ts_ms: 1_700_000_000_000, snapshot: 'false' };
+const schema = envelopeSchemas({
+  name: 'shop.orders',
+  fields: [
+    { name: 'id', type: 'int' },
+    { name: 'amount', type: 'int' },
+  ],
+  keyFields: ['id'],
+});
 const records: SinkRecord[] = Array.from({ length: 10 }, (_, i) => ({
+  schema,
   position: { topic: 'shop.orders', partition: i % 2, offset: Math.floor(i / 2) },
   event:
     i === 9

@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, type SinkRecord } from '@datamesh/core';
+import { envelopeSchemas, parseConfig, type SinkRecord } from '@datamesh/core';
 import { createTestContext } from '@datamesh/testkit';
 import { fileSink } from './file-sink.js';
 import { JsonlFile, type LineWithPosition } from './jsonl-file.js';
@@ -86,7 +86,13 @@ describe('JsonlFile', () => {
 
 describe('fileSink replay', () => {
   const source = { connector: 'test', name: 'shop', ts_ms: 1, snapshot: 'false' };
+  const schema = envelopeSchemas({
+    name: 'shop.orders',
+    fields: [{ name: 'id', type: 'int' }],
+    keyFields: ['id'],
+  });
   const records: SinkRecord[] = [0, 1, 2, 3, 4].map((offset) => ({
+    schema,
     position: { topic: 'orders', partition: 0, offset },
     event: { key: { id: offset }, value: { before: null, after: { id: offset }, op: 'c', ts_ms: 2, source } },
   }));
@@ -116,6 +122,7 @@ describe('fileSink replay', () => {
     const config = parseConfig(fileSink.config, { path: join(dir, 'rows.jsonl'), format: 'row' });
     const sink = await fileSink.create(config, await createTestContext({ plugin: 'file' }));
     const deleted: SinkRecord = {
+      schema,
       position: { topic: 'orders', partition: 0, offset: 5 },
       event: { key: { id: 0 }, value: { before: { id: 0 }, after: null, op: 'd', ts_ms: 3, source } },
     };

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { AvroSchema, CompatibilityMode } from '../schema/avro.js';
+import type { Transport } from '../transport/transport.js';
 
 export type { Logger };
 
@@ -70,4 +71,9 @@ export interface PluginContext {
   readonly checkpoints: Checkpoints;
   /** Aborted when the task must stop; long waits inside a plugin should honour it. */
   readonly signal: AbortSignal;
+  /**
+   * The node's transport, for plugins whose output is itself a topic of it (sink-kafka writes there, in
+   * transactions with the input offsets). Absent where a plugin runs without one (unit tests).
+   */
+  readonly transport?: Transport;
 }

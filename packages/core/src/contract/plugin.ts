@@ -3,6 +3,7 @@ import type { ChangeEvent } from './envelope.js';
 import type { PluginContext, Position } from './context.js';
 import type { AvroRecordSchema } from '../schema/avro.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
+import type { TopicPartitionOffset } from '../transport/transport.js';
 import { CONTRACT_VERSION, PLUGIN_BRAND } from './version.js';
 
 export type PluginKind = 'source' | 'processor' | 'sink';
@@ -67,6 +68,18 @@ export interface ProcessorPlan extends StreamSchemas {
   readonly lineage: readonly FieldLineage[];
 }
 
+/**
+ * Thrown by a processor or sink for a failure that is not the event's fault (a lookup timed out, a service
+ * is down): the task restarts with backoff and retries the event, instead of sending it to the dead-letter
+ * topic as it does with any other error a processor throws for an event.
+ */
+export class TransientError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TransientError';
+  }
+}
+
 /** Thrown by a processor's plan when its inputs cannot be wired as configured. */
 export class PlanError extends Error {
   constructor(message: string) {
@@ -91,13 +104,44 @@ export interface TransportPosition {
 export interface SinkRecord {
   readonly event: ChangeEvent;
   readonly position: TransportPosition;
+  /**
+   * The schemas the event conforms to: its writer's, or the declared output of the processors fused before the
+   * sink. The same object for the same schemas, so a sink can cache what it derives from them (an index
+   * mapping) by identity, and notice an evolved schema by a new object.
+   */
+  readonly schema: StreamSchemas;
+}
+
+/**
+ * An event a sink cannot write and never will as it is (a document the index mapping rejects). The runtime
+ * sends it to the pipeline's dead-letter topic, with the error, before the input offsets are committed, and
+ * the pipeline goes on. Failures that may pass (a timeout, an engine down) are retried or thrown instead.
+ */
+export interface SinkRejection {
+  readonly record: SinkRecord;
+  readonly error: Error;
+}
+
+/** The input offsets a consumer task commits: its consumer group and the next offset per partition. */
+export interface InputOffsets {
+  readonly group: string;
+  readonly offsets: readonly TopicPartitionOffset[];
 }
 
 export interface SinkTask {
-  /** Accepts a batch; need not be durable until `flush`. */
-  write(records: readonly SinkRecord[]): Promise<void>;
-  /** Makes everything written durable. Input offsets are committed only after it resolves. */
-  flush(): Promise<void>;
+  /** Accepts a batch; need not be durable until `flush`. Answers the records it rejects, if any. */
+  write(records: readonly SinkRecord[]): Promise<void | readonly SinkRejection[]>;
+  /**
+   * Makes everything written durable. Input offsets are committed only after it resolves. Answers the records
+   * it rejects, if any (e.g. per-item failures of a bulk request).
+   */
+  flush(): Promise<void | readonly SinkRejection[]>;
+  /**
+   * Optional: makes everything written durable together with the input offsets, atomically (a Kafka
+   * transaction on the transport's cluster: consume–transform–produce exactly once). When present the runtime
+   * calls it instead of `flush` followed by its own offset commit. Rejections belong in `write`.
+   */
+  flushWithOffsets?(input: InputOffsets): Promise<void>;
   close?(): Promise<void>;
 }
 

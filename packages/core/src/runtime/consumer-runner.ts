@@ -1,14 +1,29 @@
 import type { ChangeEvent } from '../contract/envelope.js';
-import type { ProcessorTask, SinkRecord, SinkTask, TransportPosition } from '../contract/plugin.js';
+import {
+  TransientError,
+  type ProcessorTask,
+  type SinkRecord,
+  type SinkRejection,
+  type SinkTask,
+  type TransportPosition,
+} from '../contract/plugin.js';
+import type { StreamSchemas } from '../schema/envelope-schema.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
 import type { PlannedTask } from '../pipeline/planner.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
-import type { ConsumedRecord, TopicPartitionOffset } from '../transport/transport.js';
+import type { ConsumedRecord, Producer, TopicPartitionOffset } from '../transport/transport.js';
+import {
+  DEAD_LETTER_HEADER,
+  deadLetterRecord,
+  deadLetterTopic,
+  replayTopic,
+  type Failure,
+} from './dead-letters.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
-import type { TaskRun } from './supervisor.js';
+import { TaskHaltedError, type TaskRun } from './supervisor.js';
 
 export interface ConsumerRunOptions {
   readonly partitions: number;
@@ -20,6 +35,8 @@ export interface ConsumerRunOptions {
 }
 
 interface Stage {
+  readonly name: string;
+  readonly plugin: string;
   readonly metrics: StageMetrics;
   readonly process: ProcessorTask['process'];
 }
@@ -28,6 +45,11 @@ interface Stage {
  * Runs a consumer task: poll the input topics, run the fused processors record by record (so every
  * output keeps the input position it came from), hand the result to the sink or the output topic,
  * and commit input offsets only after the sink flushed or the output topic acknowledged.
+ *
+ * An event a processor fails on, or a sink rejects, goes to the pipeline's dead-letter topic (durably,
+ * before the offsets that pass it are committed) and the task goes on; `TransientError`s and everything
+ * else a sink throws restart the task instead. The task also reads the pipeline's replay topic and takes
+ * the dead letters replayed to it.
  */
 export function consumerRun(
   pipeline: string,
@@ -54,14 +76,22 @@ export function consumerRun(
             : undeclaredStateStore(plugin),
           checkpoints: checkpointsOf(services, `${pipeline}.${stage}`),
           signal,
+          transport: services.transport,
         },
       );
 
     const processors: ProcessorTask[] = [];
     let sink: SinkTask | undefined;
+    const replay = replayTopic(pipeline);
+    const deadLetters = deadLetterTopic(pipeline);
+    for (const topic of [replay, deadLetters]) {
+      if (!(await services.transport.describeTopic(topic)))
+        await services.transport.ensureTopic(topic, { partitions: 1 });
+    }
+    const group = `datamesh.${planned.id}`;
     const consumer = services.transport.consumer({
-      group: `datamesh.${planned.id}`,
-      topics: planned.inputs.map((i) => i.topic),
+      group,
+      topics: [...planned.inputs.map((i) => i.topic), replay],
       fromBeginning: true,
     });
     const producer = services.transport.producer();
@@ -77,9 +107,20 @@ export function consumerRun(
         processors.push(task);
         const metrics = services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor');
         allMetrics.push(metrics);
-        stages.push({ metrics, process: task.process.bind(task) });
+        stages.push({
+          name: p.stage.name,
+          plugin: p.plugin.name,
+          metrics,
+          process: task.process.bind(task),
+        });
       }
       const output = planned.output;
+      const last = planned.chain[planned.chain.length - 1];
+      const chainSchema: StreamSchemas | undefined = last && {
+        keySchema: last.output.keySchema,
+        valueSchema: last.output.valueSchema,
+      };
+      const letters = new DeadLetterWriter(pipeline, planned.id, producer, logger);
       if (output.kind === 'sink') {
         allMetrics.push(
           services.metrics.forStage(pipeline, output.sink.stage.name, output.sink.plugin.name, 'sink'),
@@ -100,15 +141,38 @@ export function consumerRun(
       const pending = new Map<string, TopicPartitionOffset>();
       let pendingSince = 0;
       let unflushed = 0;
+      const sinkFailure = (): Omit<Failure, 'error'> => ({
+        stage: output.kind === 'sink' ? output.sink.stage.name : '',
+        plugin: output.kind === 'sink' ? output.sink.plugin.name : '',
+        kind: 'sink',
+        task: planned.id,
+      });
+      const rejected = async (rejections: void | readonly SinkRejection[]) => {
+        if (!rejections || rejections.length === 0) return 0;
+        await letters.send(
+          rejections.map((r) => ({
+            position: r.record.position,
+            failure: { ...sinkFailure(), error: r.error },
+          })),
+          end,
+        );
+        return rejections.length;
+      };
       const commit = async () => {
         if (pending.size === 0) return;
+        const offsets = [...pending.values()];
         if (sink) {
           const started = performance.now();
-          await counted(end, () => sink!.flush());
+          if (sink.flushWithOffsets) {
+            await counted(end, () => sink!.flushWithOffsets!({ group, offsets }));
+          } else {
+            unflushed -= await rejected(await counted(end, () => sink!.flush()));
+          }
           end.flushed((performance.now() - started) / 1000);
           end.emitted(unflushed);
         }
-        await consumer.commit([...pending.values()]);
+        if (!sink?.flushWithOffsets) await consumer.commit(offsets);
+        letters.committed();
         pending.clear();
         pendingSince = 0;
         unflushed = 0;
@@ -123,11 +187,15 @@ export function consumerRun(
           continue;
         }
         const started = performance.now();
-        const results = await runChain(records, codec, stages);
+        letters.received(records);
+        const ours = records.filter(
+          (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
+        );
+        const results = await runChain(ours, codec, stages, chainSchema, letters, planned.id);
         if (sink) {
           end.received(results.length);
-          await counted(end, () => sink!.write(results));
           unflushed += results.length;
+          unflushed -= await rejected(await counted(end, () => sink!.write(results)));
           end.processed((performance.now() - started) / 1000);
         } else if (output.kind === 'topic') {
           const topic = output.processor.output.topic;
@@ -173,20 +241,33 @@ async function counted<T>(metrics: StageMetrics, action: () => Promise<T>): Prom
   }
 }
 
+/** True for errors that are not the event's fault: the task restarts rather than dead-lettering the event. */
+function restartsTask(error: unknown): boolean {
+  return (
+    error instanceof TransientError ||
+    error instanceof TaskHaltedError ||
+    (error instanceof Error && error.name === 'AbortError')
+  );
+}
+
 /**
  * Runs the fused processors record by record, so every output keeps the position of the input it
- * came from. Metrics are summed per stage and recorded once per batch: recording them per record cost
- * about a tenth of a fused task's CPU.
+ * came from. A record a processor fails on is dead-lettered and yields nothing. Metrics are summed per
+ * stage and recorded once per batch: recording them per record cost about a tenth of a fused task's CPU.
  */
 async function runChain(
   records: readonly ConsumedRecord[],
   codec: EventCodec,
   stages: readonly Stage[],
+  chainSchema: StreamSchemas | undefined,
+  letters: DeadLetterWriter,
+  task: string,
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   const received = new Array<number>(stages.length).fill(0);
   const emitted = new Array<number>(stages.length).fill(0);
   const seconds = new Array<number>(stages.length).fill(0);
+  const failed: { position: TransportPosition; failure: Failure }[] = [];
   try {
     for (const record of records) {
       const position: TransportPosition = {
@@ -194,7 +275,8 @@ async function runChain(
         partition: record.partition,
         offset: record.offset,
       };
-      let events: readonly ChangeEvent[] = [await codec.decode(record)];
+      const decoded = await codec.decodeWithSchemas(record);
+      let events: readonly ChangeEvent[] = [decoded.event];
       for (let i = 0; i < stages.length && events.length > 0; i++) {
         const stage = stages[i]!;
         const started = performance.now();
@@ -204,12 +286,22 @@ async function runChain(
           events = result instanceof Promise ? await result : result;
         } catch (error) {
           stage.metrics.failed();
-          throw error;
+          if (restartsTask(error)) throw error;
+          failed.push({
+            position,
+            failure: { error, stage: stage.name, plugin: stage.plugin, kind: 'processor', task },
+          });
+          events = [];
+          continue;
         }
         emitted[i]! += events.length;
         seconds[i]! += performance.now() - started;
       }
-      for (const event of events) out.push({ event, position });
+      const schema = chainSchema ?? decoded.schema;
+      for (const event of events) out.push({ event, position, schema });
+    }
+    if (failed.length > 0) {
+      await letters.send(failed, (stage) => stages.find((s) => s.name === stage)?.metrics);
     }
   } finally {
     stages.forEach((stage, i) => {
@@ -220,4 +312,78 @@ async function runChain(
     });
   }
   return out;
+}
+
+/**
+ * Writes dead letters: it keeps the records consumed since the last commit, so a rejection found at flush
+ * can still be sent with the bytes it was read as, and sends them before the offsets passing them are
+ * committed.
+ */
+class DeadLetterWriter {
+  private window: (readonly ConsumedRecord[])[] = [];
+  private readonly pipeline: string;
+  private readonly task: string;
+  private readonly producer: Producer;
+  private readonly logger: RuntimeServices['logger'];
+
+  constructor(pipeline: string, task: string, producer: Producer, logger: RuntimeServices['logger']) {
+    this.pipeline = pipeline;
+    this.task = task;
+    this.producer = producer;
+    this.logger = logger;
+  }
+
+  received(records: readonly ConsumedRecord[]): void {
+    this.window.push(records);
+  }
+
+  committed(): void {
+    this.window = [];
+  }
+
+  /** Sends the dead letters durably and counts them on the failing stage (or `metrics` for all). */
+  async send(
+    failed: readonly { position: TransportPosition; failure: Failure }[],
+    metrics: StageMetrics | ((stage: string) => StageMetrics | undefined),
+  ): Promise<void> {
+    const byPosition = new Map<string, ConsumedRecord>();
+    for (const batch of this.window) {
+      for (const r of batch) byPosition.set(`${r.topic}\u0000${r.partition}\u0000${r.offset}`, r);
+    }
+    const seen = new Set<string>();
+    const unique = failed.filter(({ position }) => {
+      const id = `${position.topic}\u0000${position.partition}\u0000${position.offset}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+    const letters = unique.map(({ position, failure }) => {
+      const record = byPosition.get(`${position.topic}\u0000${position.partition}\u0000${position.offset}`);
+      if (!record) {
+        throw new Error(
+          `${failure.kind} "${failure.stage}" rejected an event at ${position.topic}/${position.partition}@${position.offset}, which this task has not read since its last commit`,
+        );
+      }
+      return deadLetterRecord(this.pipeline, record, failure);
+    });
+    await this.producer.send(letters);
+    const counts = new Map<StageMetrics, number>();
+    for (const { failure } of unique) {
+      const m = typeof metrics === 'function' ? metrics(failure.stage) : metrics;
+      if (m) counts.set(m, (counts.get(m) ?? 0) + 1);
+    }
+    counts.forEach((n, m) => m.deadLettered(n));
+    const first = failed[0]!.failure;
+    this.logger.warn(
+      {
+        task: this.task,
+        stage: first.stage,
+        plugin: first.plugin,
+        deadLetters: unique.length,
+        topic: deadLetterTopic(this.pipeline),
+        err: first.error,
+      },
+      'events sent to the dead-letter topic',
+    );
+  }
 }

@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Checkpoints, Logger, PluginContext, SchemaAccess, StateStore } from '../contract/context.js';
 import { createPluginMetrics } from '../metrics/plugin-metrics.js';
+import type { Transport } from '../transport/transport.js';
 
 export interface StageIdentity {
   readonly pipeline: string;
@@ -15,6 +16,7 @@ export interface ContextParts {
   readonly state: StateStore;
   readonly checkpoints: Checkpoints;
   readonly signal: AbortSignal;
+  readonly transport?: Transport;
 }
 
 /** The context one stage's plugin receives: a child logger and metrics bound to the stage. */
@@ -31,5 +33,6 @@ export function createPluginContext(identity: StageIdentity, parts: ContextParts
     state: parts.state,
     checkpoints: parts.checkpoints,
     signal: parts.signal,
+    ...(parts.transport ? { transport: parts.transport } : {}),
   };
 }
