@@ -60,6 +60,35 @@ describe('mesh node start', () => {
     expect(result.outOfOrderKeys).toEqual([]);
   });
 
+  it('serves the catalog of what its pipelines write: mesh catalog list and show', async () => {
+    const { config } = await nodeSetup('catalogued', 10, 0);
+    const node = new MeshNodeProcess(['--config', config], env);
+    try {
+      const url = await node.url();
+      const listed = mesh(['catalog', 'list', '--url', url, '--json'], env);
+      expect(listed.status, listed.stderr).toBe(0);
+      const { topics } = JSON.parse(listed.stdout) as { topics: Record<string, unknown>[] };
+      expect(topics).toEqual([
+        expect.objectContaining({
+          topic: 'orders.orders',
+          kind: 'source',
+          pipeline: 'catalogued',
+          stage: 'orders',
+          format: 'avro',
+        }),
+      ]);
+      const shown = mesh(['catalog', 'show', 'orders.orders', '--url', url], env);
+      expect(shown.status, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(/value schema +orders\.orders-value version 1/);
+      const missing = mesh(['catalog', 'show', 'nope', '--url', url], env);
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toMatch(/topic "nope" is not in the catalog/);
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+    }
+  });
+
   it('survives kill -9 at random points: no change lost, order per key kept', async () => {
     const limit = 6000;
     const { out, config } = await nodeSetup('crashy', limit, 3000);

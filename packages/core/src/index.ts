@@ -32,6 +32,8 @@ export * from './state/changelog-map.js';
 export * from './state/state-store.js';
 export * from './runtime/event-codec.js';
 export * from './runtime/dead-letters.js';
+export * from './catalog/topic-catalog.js';
+export * from './catalog/catalog-entries.js';
 export * from './runtime/node-config.js';
 export * from './runtime/mesh-node.js';
 export * from './runtime/supervisor.js';

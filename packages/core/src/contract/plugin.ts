@@ -180,8 +180,18 @@ export interface ProcessorPlugin<S extends TSchema = TSchema> extends PluginBase
   create(config: Static<S>, ctx: PluginContext): ProcessorTask | Promise<ProcessorTask>;
 }
 
+/** A topic a sink writes for others to consume (sink-kafka's output), catalogued with the pipeline's owner. */
+export interface SinkOutput {
+  readonly topic: string;
+  readonly description?: string;
+  /** Avro in the Confluent wire format (schemas under `<topic>-key` / `<topic>-value`) or JSON. */
+  readonly format: 'avro' | 'json';
+}
+
 export interface SinkPlugin<S extends TSchema = TSchema> extends PluginBase<'sink', S> {
   create(config: Static<S>, ctx: PluginContext): SinkTask | Promise<SinkTask>;
+  /** Optional: the topics the sink writes that belong in the catalog (a sink into Kafka has one). */
+  outputs?(config: Static<S>): readonly SinkOutput[];
 }
 
 export type Plugin = SourcePlugin | ProcessorPlugin | SinkPlugin;

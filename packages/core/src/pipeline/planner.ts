@@ -31,6 +31,8 @@ export interface PlannedStream {
   readonly materialized: boolean;
   readonly keySchema: AvroRecordSchema;
   readonly valueSchema: AvroRecordSchema;
+  /** What the stream holds, as its source declares it. */
+  readonly description?: string;
 }
 
 export interface PlannedSource {
@@ -238,6 +240,7 @@ export async function planPipeline(
         materialized: true,
         keySchema: d.keySchema,
         valueSchema: d.valueSchema,
+        ...(d.description ? { description: d.description } : {}),
       };
       byName.set(d.name, planned);
       streams.set(planned.ref, planned);

@@ -10,6 +10,9 @@ import { LocalSchemaRegistry } from '../schema/local-schema-registry.js';
 import { schemaRegistryRequestListener } from '../schema/registry-http-api.js';
 import { ChangelogMap } from '../state/changelog-map.js';
 import type { Transport } from '../transport/transport.js';
+import { catalogEntries } from '../catalog/catalog-entries.js';
+import { TopicCatalog } from '../catalog/topic-catalog.js';
+import { catalogRequestListener } from './catalog-http.js';
 import { consumerRun } from './consumer-runner.js';
 import { startHttpServer, type HealthReport, type HttpMount } from './http-server.js';
 import type { NodeConfig } from './node-config.js';
@@ -29,6 +32,8 @@ export interface MeshNodeOptions {
 
 /** Where a node serves its own schema registry, under its HTTP address. */
 export const SCHEMA_REGISTRY_PATH = '/schema-registry';
+/** Where a node serves the topic catalog, under its HTTP address. */
+export const CATALOG_PATH = '/catalog';
 
 /**
  * A process of the data plane: runs the tasks of its pipelines under supervision, serves /metrics,
@@ -45,6 +50,7 @@ export class MeshNode {
   private readonly server: Server;
   private readonly services: RuntimeServices;
   private readonly ownSchemas: LocalSchemaRegistry | undefined;
+  private readonly catalog: TopicCatalog;
   private readonly stopTimeoutMs: number;
   private stopping: Promise<{ clean: boolean }> | undefined;
 
@@ -52,6 +58,7 @@ export class MeshNode {
     url: string;
     schemaRegistryUrl: string | undefined;
     ownSchemas: LocalSchemaRegistry | undefined;
+    catalog: TopicCatalog;
     registry: Registry;
     tasks: SupervisedTask[];
     abort: AbortController;
@@ -62,6 +69,7 @@ export class MeshNode {
     this.url = parts.url;
     this.schemaRegistryUrl = parts.schemaRegistryUrl;
     this.ownSchemas = parts.ownSchemas;
+    this.catalog = parts.catalog;
     this.registry = parts.registry;
     this.tasks = parts.tasks;
     this.abort = parts.abort;
@@ -98,6 +106,7 @@ export class MeshNode {
       state?: ChangelogMap;
       server?: Server;
       ownSchemas?: LocalSchemaRegistry;
+      catalog?: TopicCatalog;
     } = {};
     let services: RuntimeServices;
     let url: string;
@@ -122,6 +131,12 @@ export class MeshNode {
             }),
           });
       }
+      opened.catalog = await TopicCatalog.open(transport);
+      await opened.catalog.publish(options.plans.flatMap((plan) => catalogEntries(plan)));
+      mounts.push({
+        prefix: CATALOG_PATH,
+        listener: catalogRequestListener(opened.catalog, schemas, CATALOG_PATH),
+      });
       opened.positions = await ChangelogMap.open(transport, POSITIONS_TOPIC);
       opened.state = await ChangelogMap.open(transport, STATE_TOPIC);
       services = {
@@ -148,6 +163,7 @@ export class MeshNode {
         ['positions', opened.positions ? () => opened.positions!.close() : undefined],
         ['state', opened.state ? () => opened.state!.close() : undefined],
         ['schema registry', opened.ownSchemas ? () => opened.ownSchemas!.close() : undefined],
+        ['catalog', opened.catalog ? () => opened.catalog!.close() : undefined],
         ['transport', () => transport.close()],
       ]);
       throw error;
@@ -191,6 +207,7 @@ export class MeshNode {
       url,
       schemaRegistryUrl,
       ownSchemas: opened.ownSchemas,
+      catalog: opened.catalog!,
       registry,
       tasks,
       abort,
@@ -234,6 +251,7 @@ export class MeshNode {
         ['positions', () => this.services.positions.close()],
         ['state', () => this.services.state.close()],
         ['schema registry', this.ownSchemas ? () => this.ownSchemas!.close() : undefined],
+        ['catalog', () => this.catalog.close()],
         ['transport', () => this.services.transport.close()],
       ]);
       const clean = !timedOut && failed.length === 0 && closeError === undefined;
