@@ -10,6 +10,7 @@ const MODULES = {
   mariadb: () => import('./mariadb.mjs'),
   kafka: () => import('./kafka.mjs'),
   opensearch: () => import('./opensearch.mjs'),
+  elasticsearch: () => import('./elasticsearch.mjs'),
   'iceberg-rest': () => import('./iceberg-rest.mjs'),
   cassandra: () => import('./cassandra.mjs'),
 };

@@ -32,6 +32,8 @@ export interface ServiceEndpoints {
     libDir: string;
   };
   opensearch: { url: string };
+  /** A reduced Elasticsearch 8.19 node (no x-pack, painless, analysis-common, mapper-extras): see the README. */
+  elasticsearch: { url: string };
   'iceberg-rest': { url: string; warehouse: string };
   cassandra: { host: string; port: number; localDataCenter: string; cdcRawDir: string };
 }

@@ -36,8 +36,8 @@ const HARNESS_PORTS = [
   '58181',
   '59042',
   '59092-59097',
-  '59200',
-  '59300',
+  '59200-59201',
+  '59300-59301',
 ];
 const RESERVED_PORTS_FILE = '/proc/sys/net/ipv4/ip_local_reserved_ports';
 
