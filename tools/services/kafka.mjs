@@ -125,6 +125,12 @@ function serverProperties() {
     'share.coordinator.state.topic.min.isr': '1',
     'group.initial.rebalance.delay.ms': '0',
     'auto.create.topics.enable': 'false',
+    // ACLs, for tests of what a client without permission sees. Every PLAINTEXT and SSL client (no client
+    // certificates), the controller listener and inter-broker traffic are User:ANONYMOUS, a super user; SASL
+    // users may do anything on a resource that has no ACL. So only a test's own ACLs (on its own topics) deny.
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found': 'true',
+    'super.users': 'User:ANONYMOUS',
     // Tests create many short-lived topics: keep segment files small.
     'log.segment.bytes': String(16 * 1024 * 1024),
   };

@@ -1,1 +1,2 @@
-export {};
+export { kafkaSink, kafkaSinkOutputs, transactionalIdOf } from './kafka-sink.js';
+export { kafkaSinkConfig, type KafkaSinkConfig } from './sink-config.js';

@@ -98,10 +98,12 @@ class KafkaTransaction implements Transaction {
       partitions.push({ partition: o.partition, offset: String(o.offset) });
       topics.set(o.topic, partitions);
     }
-    await this.tx.sendOffsets({
-      consumerGroupId: group,
-      topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-    });
+    await whileConcurrent(() =>
+      this.tx.sendOffsets({
+        consumerGroupId: group,
+        topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+      }),
+    );
   }
 
   async commit(): Promise<void> {
@@ -111,4 +113,32 @@ class KafkaTransaction implements Transaction {
   async abort(): Promise<void> {
     await this.tx.abort();
   }
+}
+
+/**
+ * Retries a step the transaction coordinator answers with CONCURRENT_TRANSACTIONS: right after a commit it
+ * does so until the commit markers are written (a few ms). kafkajs retries that when it adds partitions to a
+ * transaction, not when it adds a group's offsets — the first step of a transaction that carries only
+ * offsets. From 10 ms, doubling, up to about 10 s in all, as Java's client would.
+ */
+async function whileConcurrent(step: () => Promise<void>): Promise<void> {
+  let wait = 10;
+  for (let waited = 0; ; waited += wait, wait = Math.min(wait * 2, 1000)) {
+    try {
+      return await step();
+    } catch (error) {
+      if (waited > 10_000 || !isConcurrentTransactions(error)) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+function isConcurrentTransactions(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 4) return false;
+  const e = error as { type?: unknown; originalError?: unknown; cause?: unknown };
+  return (
+    e.type === 'CONCURRENT_TRANSACTIONS' ||
+    isConcurrentTransactions(e.originalError, depth + 1) ||
+    isConcurrentTransactions(e.cause, depth + 1)
+  );
 }
