@@ -1,6 +1,5 @@
 import type { ChangeEvent } from '../contract/envelope.js';
 import {
-  TransientError,
   type ProcessorTask,
   type SinkRecord,
   type SinkRejection,
@@ -17,13 +16,14 @@ import {
   deadLetterRecord,
   deadLetterTopic,
   replayTopic,
+  withoutDeadLetterHeaders,
   type Failure,
 } from './dead-letters.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
-import { TaskHaltedError, type TaskRun } from './supervisor.js';
+import type { TaskRun } from './supervisor.js';
 
 export interface ConsumerRunOptions {
   readonly partitions: number;
@@ -191,7 +191,7 @@ export function consumerRun(
         const ours = records.filter(
           (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
         );
-        const results = await runChain(ours, codec, stages, chainSchema, letters, planned.id);
+        const results = await runChain(ours, codec, stages, chainSchema, letters, planned.id, replay);
         if (sink) {
           end.received(results.length);
           unflushed += results.length;
@@ -241,13 +241,28 @@ async function counted<T>(metrics: StageMetrics, action: () => Promise<T>): Prom
   }
 }
 
-/** True for errors that are not the event's fault: the task restarts rather than dead-lettering the event. */
+/**
+ * True for errors that are not the event's fault: the task restarts rather than dead-lettering the event. By
+ * name, as the supervisor recognises a halt, so errors of a plugin built against another copy of core count too.
+ */
 function restartsTask(error: unknown): boolean {
   return (
-    error instanceof TransientError ||
-    error instanceof TaskHaltedError ||
-    (error instanceof Error && error.name === 'AbortError')
+    error instanceof Error &&
+    (error.name === 'TransientError' || error.name === 'TaskHaltedError' || error.name === 'AbortError')
   );
+}
+
+/**
+ * A replayed dead letter as it was first read: decoded against the schemas of its origin topic (a tombstone
+ * takes the value schema from there, the replay topic has none registered) and handed to the plugins with the
+ * headers it had, without the dead-letter bookkeeping. Its position stays the replay topic's.
+ */
+function asFirstRead(record: ConsumedRecord): ConsumedRecord {
+  return {
+    ...record,
+    topic: record.headers[DEAD_LETTER_HEADER.topic] ?? record.topic,
+    headers: withoutDeadLetterHeaders(record.headers),
+  };
 }
 
 /**
@@ -262,6 +277,7 @@ async function runChain(
   chainSchema: StreamSchemas | undefined,
   letters: DeadLetterWriter,
   task: string,
+  replay: string,
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   const received = new Array<number>(stages.length).fill(0);
@@ -275,7 +291,7 @@ async function runChain(
         partition: record.partition,
         offset: record.offset,
       };
-      const decoded = await codec.decodeWithSchemas(record);
+      const decoded = await codec.decodeWithSchemas(record.topic === replay ? asFirstRead(record) : record);
       let events: readonly ChangeEvent[] = [decoded.event];
       for (let i = 0; i < stages.length && events.length > 0; i++) {
         const stage = stages[i]!;

@@ -156,7 +156,8 @@ export class MeshNode {
         mounts,
       ));
       schemaRegistryUrl =
-        config.schemaRegistry.url ?? (mounts.length > 0 ? `${url}${SCHEMA_REGISTRY_PATH}` : undefined);
+        config.schemaRegistry.url ??
+        (mounts.some((m) => m.prefix === SCHEMA_REGISTRY_PATH) ? `${url}${SCHEMA_REGISTRY_PATH}` : undefined);
     } catch (error) {
       await closeEach(logger, [
         ['http server', opened.server ? () => closeServer(opened.server!) : undefined],
