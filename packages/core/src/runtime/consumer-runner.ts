@@ -7,6 +7,7 @@ import {
   type TransportPosition,
 } from '../contract/plugin.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
+import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
 import type { PlannedTask } from '../pipeline/planner.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
@@ -147,6 +148,13 @@ export function consumerRun(
         kind: 'sink',
         task: planned.id,
       });
+      const first = planned.chain[0];
+      const receiver: Receiver = {
+        failure: first
+          ? { stage: first.stage.name, plugin: first.plugin.name, kind: 'processor', task: planned.id }
+          : { ...sinkFailure(), task: planned.id },
+        metrics: allMetrics[0]!,
+      };
       const rejected = async (rejections: void | readonly SinkRejection[]) => {
         if (!rejections || rejections.length === 0) return 0;
         await letters.send(
@@ -191,7 +199,16 @@ export function consumerRun(
         const ours = records.filter(
           (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
         );
-        const results = await runChain(ours, codec, stages, chainSchema, letters, planned.id, replay);
+        const results = await runChain(
+          ours,
+          codec,
+          stages,
+          chainSchema,
+          letters,
+          planned.id,
+          replay,
+          receiver,
+        );
         if (sink) {
           end.received(results.length);
           unflushed += results.length;
@@ -265,6 +282,12 @@ function asFirstRead(record: ConsumedRecord): ConsumedRecord {
   };
 }
 
+/** The stage a record enters the task at: charged with the records that do not decode. */
+interface Receiver {
+  readonly failure: Omit<Failure, 'error'>;
+  readonly metrics: StageMetrics;
+}
+
 /**
  * Runs the fused processors record by record, so every output keeps the position of the input it
  * came from. A record a processor fails on is dead-lettered and yields nothing. Metrics are summed per
@@ -278,6 +301,7 @@ async function runChain(
   letters: DeadLetterWriter,
   task: string,
   replay: string,
+  receiver: Receiver,
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   const received = new Array<number>(stages.length).fill(0);
@@ -291,7 +315,17 @@ async function runChain(
         partition: record.partition,
         offset: record.offset,
       };
-      const decoded = await codec.decodeWithSchemas(record.topic === replay ? asFirstRead(record) : record);
+      let decoded: Awaited<ReturnType<EventCodec['decodeWithSchemas']>>;
+      try {
+        decoded = await codec.decodeWithSchemas(record.topic === replay ? asFirstRead(record) : record);
+      } catch (error) {
+        // Bytes no reader can decode would stop the task forever: they go to the dead-letter topic, charged to
+        // the stage that would have received them. An unknown schema id is not among them (the registry may
+        // only be behind): that restarts the task.
+        if (!(error instanceof WireFormatError)) throw error;
+        failed.push({ position, failure: { ...receiver.failure, error } });
+        continue;
+      }
       let events: readonly ChangeEvent[] = [decoded.event];
       for (let i = 0; i < stages.length && events.length > 0; i++) {
         const stage = stages[i]!;
@@ -317,7 +351,10 @@ async function runChain(
       for (const event of events) out.push({ event, position, schema });
     }
     if (failed.length > 0) {
-      await letters.send(failed, (stage) => stages.find((s) => s.name === stage)?.metrics);
+      await letters.send(
+        failed,
+        (stage) => stages.find((s) => s.name === stage)?.metrics ?? receiver.metrics,
+      );
     }
   } finally {
     stages.forEach((stage, i) => {

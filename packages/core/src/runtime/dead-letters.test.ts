@@ -341,4 +341,52 @@ describe('dead letters', () => {
     expect(tombstone?.event.key).toEqual({ id: 5 });
     expect(tombstone?.position.topic).toBe(replayTopic('tomb'));
   });
+  it('dead-letters bytes that do not decode, charged to the stage that would have received them, and goes on', async () => {
+    const sink = rejectingSink({ name: 'collect' });
+    const { node, transport } = await startNode({
+      dir,
+      plugins: [tracedSource(), validateProcessor(switches()), sink.plugin],
+      pipelines: [
+        {
+          name: 'garbled',
+          sources: [{ name: 'src', plugin: 'counting', config: { total: 10 } }],
+          processors: [{ name: 'check', plugin: 'validate', inputs: ['src'] }],
+          sinks: [{ name: 'out', plugin: 'collect', inputs: ['check'] }],
+        },
+      ],
+    });
+    try {
+      await until(() => sink.flushed.length >= 10, 15_000);
+      const topic = (await transport.listTopics()).find((t) => t.startsWith('src.'))!;
+      const [first] = await readTopic(transport, topic);
+      const producer = transport.producer();
+      await producer.send([
+        {
+          topic,
+          key: first!.key,
+          value: Buffer.from('not a Confluent wire-format record'),
+          partition: first!.partition,
+        },
+        { topic, key: first!.key, value: Buffer.from([0, 0, 0, 0, 1, 0xff]), partition: first!.partition },
+        { topic, key: first!.key, value: first!.value, partition: first!.partition },
+      ]);
+      await producer.close();
+      const letters = await deadLetters(transport, 'garbled', 2);
+      await until(() => sink.flushed.length >= 11, 15_000);
+      expect(letters.map((l) => l.headers[DEAD_LETTER_HEADER.errorName])).toEqual([
+        'WireFormatError',
+        'WireFormatError',
+      ]);
+      expect(letters.map((l) => l.headers[DEAD_LETTER_HEADER.stage])).toEqual(['check', 'check']);
+      expect(letters[0]!.headers[DEAD_LETTER_HEADER.error]).toMatch(/not a Confluent wire-format record/);
+      expect(letters[1]!.headers[DEAD_LETTER_HEADER.error]).toMatch(/does not decode/);
+      expect(node.health().find((t) => t.id === 'garbled.out')).toMatchObject({
+        state: 'running',
+        restarts: 0,
+      });
+      expect(await metricValue(node, METRIC.deadLetters, { pipeline: 'garbled', stage: 'check' })).toBe(2);
+    } finally {
+      await node.stop();
+    }
+  });
 });

@@ -13,9 +13,17 @@ export function encodeWire(schemaId: number, type: AvroType, value: unknown): Bu
   return out;
 }
 
+/** Bytes that are not a record of the Confluent wire format, or whose Avro body does not decode. */
+export class WireFormatError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'WireFormatError';
+  }
+}
+
 export function readSchemaId(buffer: Buffer): number {
   if (buffer.length < HEADER_BYTES || buffer.readUInt8(0) !== MAGIC_BYTE) {
-    throw new Error(
+    throw new WireFormatError(
       `not a Confluent wire-format record (first byte ${buffer[0] ?? 'missing'}, length ${buffer.length})`,
     );
   }
@@ -23,5 +31,12 @@ export function readSchemaId(buffer: Buffer): number {
 }
 
 export function decodeWire(buffer: Buffer, type: AvroType): unknown {
-  return type.fromBuffer(buffer.subarray(HEADER_BYTES));
+  try {
+    return type.fromBuffer(buffer.subarray(HEADER_BYTES));
+  } catch (error) {
+    throw new WireFormatError(
+      `the Avro body of a record with schema id ${buffer.readInt32BE(1)} does not decode: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
