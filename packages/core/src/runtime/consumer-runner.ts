@@ -98,6 +98,7 @@ export function consumerRun(
     const producer = services.transport.producer();
     const allMetrics: StageMetrics[] = [];
     let closeError: unknown;
+    let lagProbe: LagProbe | undefined;
     try {
       const stages: Stage[] = [];
       for (const p of planned.chain) {
@@ -186,9 +187,14 @@ export function consumerRun(
         unflushed = 0;
       };
 
+      // The input lag is probed on a timer, not per poll: it costs broker round trips, and a task blocked in a
+      // flush (a sink's engine down) must still show its input piling up.
+      lagProbe = new LagProbe(
+        () => consumer.lag(),
+        (lag) => end.inputLag(lag),
+      );
       while (!signal.aborted) {
         const records = await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal });
-        end.inputLag(await consumer.lag());
         if (records.length === 0) {
           await commit();
           allMetrics.forEach((m) => m.progressed());
@@ -234,6 +240,7 @@ export function consumerRun(
       // Graceful stop: what was written is flushed and its offsets committed.
       await commit();
     } finally {
+      await lagProbe?.stop();
       allMetrics.forEach((m) => m.up(false));
       // The consumer leaves its group first, whatever the plugins' closes do.
       closeError = await closeEach(logger, [
@@ -280,6 +287,36 @@ function asFirstRead(record: ConsumedRecord): ConsumedRecord {
     topic: record.headers[DEAD_LETTER_HEADER.topic] ?? record.topic,
     headers: withoutDeadLetterHeaders(record.headers),
   };
+}
+
+/** How often a consumer task's input lag is measured. */
+const LAG_PROBE_MS = 1000;
+
+/** Measures a value now and then every LAG_PROBE_MS, one measurement at a time; failures keep the last value. */
+class LagProbe {
+  private inFlight: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly measure: () => Promise<number>;
+  private readonly report: (lag: number) => void;
+
+  constructor(measure: () => Promise<number>, report: (lag: number) => void) {
+    this.measure = measure;
+    this.report = report;
+    this.probe();
+    this.timer = setInterval(() => this.probe(), LAG_PROBE_MS);
+    this.timer.unref();
+  }
+
+  private probe(): void {
+    this.inFlight ??= this.measure()
+      .then(this.report, () => undefined)
+      .finally(() => (this.inFlight = undefined));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.inFlight;
+  }
 }
 
 /** The stage a record enters the task at: charged with the records that do not decode. */

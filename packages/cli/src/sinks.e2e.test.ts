@@ -1,0 +1,405 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { avroType, decodeWire, readSchemaId, SchemaRegistryClient, type AvroType } from '@datamesh/core';
+import { createDatabase } from '@datamesh/services/postgres-database';
+import { TcpProxy } from '@datamesh/services/tcp-proxy';
+import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+import { KafkaTransport } from '@datamesh/transport-kafka';
+import { analyse, ChangeGenerator, type Line } from './__fixtures__/ledger-workload.js';
+import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+
+// Postgres → Kafka → the Elasticsearch sink (on the real OpenSearch) and the Kafka sink, in a real node on real
+// services. Checkers compare the index and the output topic with the source table row by row: after every kind of
+// change, after kill -9 at random points under load, and after the search engine was gone for a minute.
+
+let home: string;
+let env: NodeJS.ProcessEnv;
+let remove: () => Promise<void>;
+let kafka: ServiceEndpoints['kafka'];
+let postgres: ServiceEndpoints['postgres'];
+let opensearch: ServiceEndpoints['opensearch'];
+let dropDatabase: (() => Promise<void>) | undefined;
+let database: string;
+let transport: KafkaTransport;
+const run = Date.now().toString(36);
+
+beforeAll(async () => {
+  ({ home, env, remove } = await isolatedHome('datamesh-sinks-e2e-'));
+  ({ kafka, postgres, opensearch } = await useServices('kafka', 'postgres', 'opensearch'));
+  ({ name: database, drop: dropDatabase } = await createDatabase(postgres, 'dm_sinks'));
+  transport = await KafkaTransport.connect({ brokers: kafka.brokers });
+}, 300_000);
+
+afterAll(async () => {
+  await transport?.close();
+  await dropDatabase?.();
+  await remove?.();
+}, 60_000);
+
+function clientConfig(): pg.ClientConfig {
+  const { host, port, user, password } = postgres;
+  return { host, port, user, password, database };
+}
+
+/** A pipeline file capturing `table` into the index and the output topic, and a node config on Kafka. */
+async function setup(
+  name: string,
+  table: string,
+  sinks: { search: Record<string, unknown>; topic: Record<string, unknown> },
+) {
+  const { host, port, user } = postgres;
+  const pipeline = join(home, `${name}.yaml`);
+  const pipelineName = `${name}-${run}`;
+  await writeFile(
+    pipeline,
+    JSON.stringify({
+      apiVersion: 'datamesh/v1',
+      kind: 'Pipeline',
+      name: pipelineName,
+      owner: 'team-e2e',
+      sources: [
+        {
+          name: `${name}-pg-${run}`,
+          plugin: 'postgres',
+          config: {
+            host,
+            port,
+            database,
+            user,
+            password: '${PGPASSWORD}',
+            tables: [`public.${table}`],
+            slot: `${name}_${run}`,
+            publication: `${name}_${run}`,
+            snapshot: { chunkSize: 250 },
+            maxBatchSize: 500,
+          },
+        },
+      ],
+      sinks: [
+        { name: 'search', plugin: 'elasticsearch', inputs: [`${name}-pg-${run}`], config: sinks.search },
+        { name: 'topic', plugin: 'kafka', inputs: [`${name}-pg-${run}`], config: sinks.topic },
+      ],
+    }),
+  );
+  const config = join(home, `${name}-node.yaml`);
+  await writeFile(
+    config,
+    `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, `${name}-data`)}\nhttp: { port: 0 }\n` +
+      `tasks: { flushIntervalMs: 200 }\n` +
+      `transport: { kind: kafka, partitions: 3, kafka: { brokers: [${kafka.brokers[0]}], sessionTimeoutMs: 6000 } }\n` +
+      `pipelines: [${pipeline}]\n`,
+  );
+  return { config, pipelineName, nodeEnv: { ...env, PGPASSWORD: postgres.password } };
+}
+
+/** Every document of an index, by id, after a refresh. */
+async function documents(url: string, index: string): Promise<Map<string, Record<string, unknown>>> {
+  const refreshed = await fetch(`${url}/${index}/_refresh`, { method: 'POST' });
+  if (refreshed.status === 404) return new Map();
+  const response = await fetch(`${url}/${index}/_search?size=10000`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: { match_all: {} } }),
+  });
+  const body = (await response.json()) as {
+    hits: { hits: { _id: string; _source: Record<string, unknown> }[] };
+  };
+  return new Map(body.hits.hits.map((h) => [h._id, h._source]));
+}
+
+/** Every record of a topic, read committed, from the beginning to its current end. */
+async function topicRecords(topic: string) {
+  const described = await transport.describeTopic(topic);
+  if (!described) return [];
+  const ends = described.endOffsets;
+  const consumer = transport.consumer({ group: `e2e-read-${topic}-${Date.now()}`, topics: [topic] });
+  const records = [];
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!consumer.readUpTo!(topic, ends) && Date.now() < deadline) {
+      records.push(...(await consumer.poll({ maxRecords: 10_000, maxWaitMs: 200 })));
+    }
+  } finally {
+    await consumer.close();
+  }
+  return records;
+}
+
+/** Decodes Confluent wire-format Avro with the node's own registry. */
+function avroDecoder(registryUrl: string) {
+  const client = new SchemaRegistryClient({ url: registryUrl });
+  const types = new Map<number, AvroType>();
+  return async (buffer: Buffer): Promise<Record<string, unknown>> => {
+    const id = readSchemaId(buffer);
+    let type = types.get(id);
+    if (!type) {
+      type = avroType(JSON.parse((await client.schemaById(id)).schema));
+      types.set(id, type);
+    }
+    return decodeWire(buffer, type) as Record<string, unknown>;
+  };
+}
+
+async function metric(url: string, pattern: RegExp): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const match = text.split('\n').find((l) => pattern.test(l));
+  return match === undefined ? undefined : Number(match.split(' ').at(-1));
+}
+
+describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink', () => {
+  it('index and output topic match the table after inserts, updates, deletes, a key change and an added column; a document the index refuses goes to the dead-letter topic', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    const index = `accounts-${run}`;
+    const topic = `accounts-out-${run}`;
+    const { config, pipelineName, nodeEnv } = await setup('accounts', 'accounts', {
+      // `code` as a keyword: a value over Lucene's 32 766-byte term limit is a document the index refuses.
+      search: { url: opensearch.url, index, mapping: { fields: { code: 'keyword' } } },
+      topic: { topic, envelope: 'row', format: 'avro' },
+    });
+    await db.query(
+      `CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL,
+         score numeric, opened date, tags text[], code text)`,
+    );
+    await db.query(
+      `INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.25, g / 7.0, date '2020-01-01' + g, ARRAY['t' || (g % 5)], 'c' || g
+         FROM generate_series(1, 300) g`,
+    );
+    const node = new MeshNodeProcess(['--config', config], nodeEnv);
+    try {
+      const url = await node.url(60_000);
+      await db.query(
+        `INSERT INTO accounts SELECT g, 'late ' || g, -g * 0.5, NULL, date '1969-12-31' - g, ARRAY[]::text[], NULL
+           FROM generate_series(301, 400) g`,
+      );
+      await db.query(`UPDATE accounts SET balance = balance + 1000, tags = tags || '{vip}' WHERE id % 5 = 0`);
+      await db.query(`DELETE FROM accounts WHERE id % 13 = 0`);
+      await db.query(`UPDATE accounts SET id = 100000 WHERE id = 7`); // a primary-key change
+      await db.query(`ALTER TABLE accounts ADD COLUMN region text`); // a compatible schema change
+      await db.query(`UPDATE accounts SET region = 'eu-' || (id % 3) WHERE id % 4 = 0`);
+      await db.query(
+        `INSERT INTO accounts SELECT g, 'new ' || g, g, g, NULL, NULL, 'c', 'us' FROM generate_series(401, 420) g`,
+      );
+      // A code too long for a keyword term: the index refuses the document; the pipeline must go on past it.
+      await db.query(`INSERT INTO accounts VALUES (99999, 'immense', 0, 0, NULL, NULL, repeat('x', 40000), NULL)`);
+      await db.query(
+        `INSERT INTO accounts SELECT g, 'after', 1, 1, NULL, NULL, 'c', 'ap' FROM generate_series(500, 509) g`,
+      );
+
+      const { rows } = await db.query<Record<string, unknown>>(
+        `SELECT id, owner, balance::text AS balance, score::text AS score, to_char(opened, 'YYYY-MM-DD') AS opened,
+                tags, region FROM accounts ORDER BY id`,
+      );
+      const expected = (wanted: readonly Record<string, unknown>[]) =>
+        JSON.stringify(wanted.map((r) => ({ ...r, id: String(r['id']) })));
+      const indexed = async () =>
+        JSON.stringify(
+          [...(await documents(opensearch.url, index)).entries()]
+            .map(([id, d]) => ({
+              id,
+              owner: d['owner'],
+              balance: d['balance'],
+              score: d['score'] ?? null,
+              opened: d['opened'] ?? null,
+              tags: d['tags'] ?? null,
+              region: d['region'] ?? null,
+            }))
+            .sort((a, b) => Number(a.id) - Number(b.id)),
+        );
+      const withoutRefused = rows.filter((r) => r['id'] !== 99999);
+      await eventually(
+        async () => ((await indexed()) === expected(withoutRefused) ? true : undefined),
+        90_000,
+      ).catch(() => undefined);
+      expect(JSON.parse(await indexed())).toEqual(JSON.parse(expected(withoutRefused)));
+
+      // The output topic: the row state per key, deletes as tombstones; its last record per key is the table.
+      const decode = avroDecoder(`${url}/schema-registry`);
+      const state = new Map<number, Record<string, unknown>>();
+      await eventually(async () => {
+        state.clear();
+        for (const record of await topicRecords(topic)) {
+          const key = await decode(record.key!);
+          if (record.value === null) state.delete(key['id'] as number);
+          else state.set(key['id'] as number, await decode(record.value));
+        }
+        return state.size === rows.length ? true : undefined;
+      }, 60_000).catch(() => undefined);
+      expect(
+        [...state.values()]
+          .map((r) => ({ id: r['id'], owner: r['owner'], tags: r['tags'], region: r['region'] ?? null }))
+          .sort((a, b) => (a.id as number) - (b.id as number)),
+      ).toEqual(rows.map((r) => ({ id: r['id'], owner: r['owner'], tags: r['tags'], region: r['region'] })));
+
+      // The refused document: in the dead-letter topic with why and where, counted on the stage.
+      const letters = await topicRecords(`datamesh.dlq.${pipelineName}`);
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.headers).toMatchObject({
+        'datamesh.dlq.stage': 'search',
+        'datamesh.dlq.plugin': 'elasticsearch',
+        'datamesh.dlq.kind': 'sink',
+      });
+      expect(letters[0]!.headers['datamesh.dlq.error']).toMatch(/99999/);
+      expect((await decode(letters[0]!.key!))['id']).toBe(99999);
+      expect(await metric(url, /^datamesh_dead_letters_total\{.*stage="search"/)).toBe(1);
+
+      // The output topic is in the catalog, with the pipeline's owner.
+      const shown = mesh(['catalog', 'show', topic, '--url', url, '--json'], env);
+      expect(shown.status, shown.stderr).toBe(0);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ kind: 'sink', owner: 'team-e2e', format: 'avro' });
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+      await db.end();
+    }
+  }, 240_000);
+
+  it('survives kill -9 at random points under load: the index is the table, the topic has every change once', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    const existing = 3000;
+    await db.query(`CREATE TABLE ledger (id int PRIMARY KEY, ver bigint NOT NULL, note text NOT NULL)`);
+    await db.query(`ALTER TABLE ledger REPLICA IDENTITY FULL`);
+    await db.query(`INSERT INTO ledger SELECT g, -g, 'existing' FROM generate_series(1, $1::int) g`, [
+      existing,
+    ]);
+    const index = `ledger-${run}`;
+    const topic = `ledger-out-${run}`;
+    const { config, nodeEnv } = await setup('ledger', 'ledger', {
+      search: { url: opensearch.url, index, bulk: { maxActions: 200 } },
+      topic: { topic, format: 'json', envelope: 'envelope', exactlyOnce: true },
+    });
+    const writer = new pg.Client(clientConfig());
+    await writer.connect();
+    const generator = new ChangeGenerator(writer, existing, 6000);
+    try {
+      for (let crash = 0; crash < 3; crash++) {
+        const node = new MeshNodeProcess(['--config', config], nodeEnv);
+        await node.url(60_000);
+        if (crash === 0) {
+          await eventually(async () => {
+            const slots = await db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [
+              `ledger_${run}`,
+            ]);
+            return slots.rows.length > 0 ? true : undefined;
+          }, 30_000);
+          generator.start(300);
+        }
+        await new Promise((r) => setTimeout(r, 2000 + Math.floor(Math.random() * 3000)));
+        node.child.kill('SIGKILL');
+        await node.exited;
+      }
+      await generator.stop();
+      const last = new MeshNodeProcess(['--config', config], nodeEnv);
+      await last.url(60_000);
+      const { rows } = await db.query<{ id: number; ver: string; note: string }>(
+        `SELECT id, ver, note FROM ledger ORDER BY id`,
+      );
+      const table = JSON.stringify(rows.map((r) => [String(r.id), Number(r.ver), r.note]));
+      const indexed = async () =>
+        JSON.stringify(
+          [...(await documents(opensearch.url, index)).entries()]
+            .map(([id, d]) => [id, d['ver'], d['note']] as const)
+            .sort((a, b) => Number(a[0]) - Number(b[0])),
+        );
+      const lines = async (): Promise<Line[]> =>
+        (await topicRecords(topic)).map((r) => {
+          const value = r.value === null ? null : (JSON.parse(r.value.toString('utf8')) as Omit<Line, 'key'>);
+          return {
+            key: JSON.parse(r.key!.toString('utf8')) as { id: number },
+            op: value?.op ?? null,
+            before: value?.before ?? null,
+            after: value?.after ?? null,
+          };
+        });
+      const expectedChanges = [...generator.committed.values()].reduce((n, v) => n + v.length, 0);
+      await eventually(
+        async () =>
+          (await indexed()) === table && analyse(await lines()).changes >= expectedChanges ? true : undefined,
+        120_000,
+      ).catch(() => undefined);
+      last.child.kill('SIGTERM');
+      expect(await last.exited).toBe(0);
+
+      expect(generator.count).toBeGreaterThan(500);
+      expect(JSON.parse(await indexed())).toEqual(JSON.parse(table));
+      const { logged, state } = analyse(await lines());
+      const mismatched = [...generator.committed.entries()].filter(
+        ([id, vers]) => JSON.stringify(logged.get(id) ?? []) !== JSON.stringify(vers),
+      );
+      expect(
+        mismatched.slice(0, 5).map(([id, vers]) => ({ id, committed: vers, topic: logged.get(id) })),
+      ).toEqual([]);
+      expect(JSON.stringify([...state.entries()].sort((a, b) => a[0] - b[0]))).toBe(
+        JSON.stringify(rows.map((r) => [r.id, Number(r.ver)])),
+      );
+    } finally {
+      await generator.stop();
+      await writer.end();
+      await db.end();
+    }
+  }, 300_000);
+
+  it('rides out the search engine gone for a minute: backoff, catch-up, nothing lost, memory bounded', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    await db.query(`CREATE TABLE outage (id int PRIMARY KEY, ver bigint NOT NULL, note text NOT NULL)`);
+    await db.query(`ALTER TABLE outage REPLICA IDENTITY FULL`);
+    const target = new URL(opensearch.url);
+    const proxy = new TcpProxy(0, { host: target.hostname, port: Number(target.port) });
+    await proxy.open();
+    const index = `outage-${run}`;
+    const { config, nodeEnv } = await setup('outage', 'outage', {
+      search: { url: `http://127.0.0.1:${proxy.port}`, index, engine: 'opensearch' },
+      topic: { topic: `outage-out-${run}`, format: 'json' },
+    });
+    const writer = new pg.Client(clientConfig());
+    await writer.connect();
+    const generator = new ChangeGenerator(writer, 0, 2000, 'outage');
+    const node = new MeshNodeProcess(['--config', config], nodeEnv);
+    try {
+      const url = await node.url(60_000);
+      generator.start(200);
+      await new Promise((r) => setTimeout(r, 5000));
+      await proxy.cut();
+      const rss: number[] = [];
+      const outageEnds = Date.now() + 60_000;
+      while (Date.now() < outageEnds) {
+        await new Promise((r) => setTimeout(r, 5000));
+        rss.push((await metric(url, /^datamesh_node_process_resident_memory_bytes /)) ?? 0);
+      }
+      // The changes written meanwhile wait in Kafka, not in the node.
+      const waiting = await metric(url, /^datamesh_input_lag_events\{.*stage="search"/);
+      await proxy.open();
+      await generator.stop();
+      const { rows } = await db.query<{ id: number; ver: string; note: string }>(
+        `SELECT id, ver, note FROM outage ORDER BY id`,
+      );
+      const table = JSON.stringify(rows.map((r) => [String(r.id), Number(r.ver), r.note]));
+      const indexed = async () =>
+        JSON.stringify(
+          [...(await documents(opensearch.url, index)).entries()]
+            .map(([id, d]) => [id, d['ver'], d['note']] as const)
+            .sort((a, b) => Number(a[0]) - Number(b[0])),
+        );
+      await eventually(async () => ((await indexed()) === table ? true : undefined), 120_000).catch(
+        () => undefined,
+      );
+      expect(generator.count).toBeGreaterThan(10_000);
+      expect(JSON.parse(await indexed())).toEqual(JSON.parse(table));
+      expect(waiting).toBeGreaterThan(1000);
+      // Bounded: a minute of changes (12 000) did not pile up in memory.
+      expect(Math.max(...rss) - rss[0]!).toBeLessThan(64 * 1024 * 1024);
+      expect(node.lines.some((l) => /retr/i.test(String(l['msg'])))).toBe(true);
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+      await generator.stop();
+      await proxy.cut();
+      await writer.end();
+      await db.end();
+    }
+  }, 300_000);
+});
