@@ -183,7 +183,9 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
         `INSERT INTO accounts SELECT g, 'new ' || g, g, g, NULL, NULL, 'c', 'us' FROM generate_series(401, 420) g`,
       );
       // A code too long for a keyword term: the index refuses the document; the pipeline must go on past it.
-      await db.query(`INSERT INTO accounts VALUES (99999, 'immense', 0, 0, NULL, NULL, repeat('x', 40000), NULL)`);
+      await db.query(
+        `INSERT INTO accounts VALUES (99999, 'immense', 0, 0, NULL, NULL, repeat('x', 40000), NULL)`,
+      );
       await db.query(
         `INSERT INTO accounts SELECT g, 'after', 1, 1, NULL, NULL, 'c', 'ap' FROM generate_series(500, 509) g`,
       );
