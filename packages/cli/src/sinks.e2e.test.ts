@@ -247,6 +247,22 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
       expect((await decode(letters[0]!.key!))['id']).toBe(99999);
       expect(await metric(url, /^datamesh_dead_letters_total\{.*stage="search"/)).toBe(1);
 
+      // mesh dlq on Kafka: tail shows it decoded; a replay reaches the sink again, which refuses it again.
+      const tail = mesh(['dlq', 'tail', pipelineName, '--config', config, '--json'], nodeEnv);
+      expect(tail.status, tail.stderr).toBe(0);
+      const tailed = JSON.parse(tail.stdout) as Record<string, unknown>[];
+      expect(tailed).toEqual([
+        expect.objectContaining({ stage: 'search', kind: 'sink', replays: 0, key: { id: 99999 } }),
+      ]);
+      const replayed = mesh(['dlq', 'replay', pipelineName, '--config', config], nodeEnv);
+      expect(replayed.status, replayed.stderr).toBe(0);
+      let again: Awaited<ReturnType<typeof topicRecords>> = [];
+      await eventually(async () => {
+        again = await topicRecords(`datamesh.dlq.${pipelineName}`);
+        return again.length >= 2 ? true : undefined;
+      }, 60_000).catch(() => undefined);
+      expect(again.map((l) => l.headers['datamesh.dlq.replays'])).toEqual(['0', '1']);
+
       // The output topic is in the catalog, with the pipeline's owner.
       const shown = mesh(['catalog', 'show', topic, '--url', url, '--json'], env);
       expect(shown.status, shown.stderr).toBe(0);
