@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { avroType, decodeWire, readSchemaId, SchemaRegistryClient, type AvroType } from '@datamesh/core';
@@ -420,4 +421,29 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
       await db.end();
     }
   }, 300_000);
+
+  it('the example pipeline examples/postgres-to-search validates against a real database', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    try {
+      await db.query(`CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text)`);
+    } finally {
+      await db.end();
+    }
+    const example = fileURLToPath(
+      new URL('../../../examples/postgres-to-search/pipeline.yaml', import.meta.url),
+    );
+    const { status, stdout, stderr } = mesh(['pipeline', 'validate', example], {
+      ...env,
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGDATABASE: database,
+      PGUSER: postgres.user,
+      PGPASSWORD: postgres.password,
+      SEARCH_URL: opensearch.url,
+    });
+    expect(status, stderr).toBe(0);
+    expect(stdout).toContain('sink search (elasticsearch)');
+    expect(stdout).toContain('sink published (kafka)');
+  });
 });

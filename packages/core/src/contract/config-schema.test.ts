@@ -26,6 +26,45 @@ describe('parseConfig', () => {
     expect((error as Error).message).toContain('source "orders": invalid configuration');
   });
 
+  it('takes text where a number or a boolean is wanted as one (values filled from environment variables)', () => {
+    const schema = Type.Object({
+      port: Type.Integer(),
+      ratio: Type.Optional(Type.Number()),
+      tls: Type.Boolean({ default: false }),
+      nested: Type.Optional(Type.Object({ retries: Type.Integer() })),
+      limits: Type.Optional(Type.Array(Type.Integer())),
+      byName: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+      either: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer()])),
+      name: Type.Optional(Type.String()),
+    });
+    expect(
+      parseConfig(schema, {
+        port: '55432',
+        ratio: ' 0.5 ',
+        tls: 'true',
+        nested: { retries: '3' },
+        limits: ['1', '2'],
+        byName: { a: '7' },
+        either: '12',
+        name: '42',
+      }),
+    ).toEqual({
+      port: 55432,
+      ratio: 0.5,
+      tls: true,
+      nested: { retries: 3 },
+      limits: [1, 2],
+      byName: { a: 7 },
+      either: 12,
+      name: '42',
+    });
+    expect(parseConfig(schema, { port: 1, either: 'auto' }).either).toBe('auto');
+    expect(() => parseConfig(schema, { port: 'many', tls: 'yes' })).toThrow(
+      /\/port: Expected integer[\s\S]*\/tls: Expected boolean/,
+    );
+    expect(() => parseConfig(schema, { port: 1, name: 42 })).toThrow(/\/name: Expected string/);
+  });
+
   it('documents fields with type, default and description', () => {
     const docs = configDocs(schema);
     expect(docs).toContain('| `host` | string | yes |  | Server host |');

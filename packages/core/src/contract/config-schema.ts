@@ -32,10 +32,48 @@ export class ConfigError extends Error {
  * Returns the typed config or throws a ConfigError that names every failing field.
  */
 export function parseConfig<S extends TSchema>(schema: S, input: unknown, subject = 'config'): Static<S> {
-  const withDefaults = Value.Default(schema, structuredClone(input ?? {}));
+  const withDefaults = numbersFromText(schema, Value.Default(schema, structuredClone(input ?? {})));
   const issues = collectIssues(schema, withDefaults);
   if (issues.length > 0) throw new ConfigError(subject, issues);
   return withDefaults as Static<S>;
+}
+
+/**
+ * Takes text where the schema wants a number or a boolean as one (`port: ${PGPORT}`: a value filled from an
+ * environment variable is always text). Nothing else is converted: a number where text is wanted stays an error.
+ */
+function numbersFromText(schema: TSchema, value: unknown): unknown {
+  const type = schema['type'] as string | undefined;
+  if (typeof value === 'string') {
+    const text = value.trim();
+    if ((type === 'integer' || type === 'number') && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text))
+      return Number(text);
+    if (type === 'boolean' && (text === 'true' || text === 'false')) return text === 'true';
+    const branches = schema['anyOf'] as TSchema[] | undefined;
+    if (branches && !branches.some((b) => Value.Check(b, value))) {
+      for (const branch of branches) {
+        const converted = numbersFromText(branch, value);
+        if (converted !== value && Value.Check(branch, converted)) return converted;
+      }
+    }
+    return value;
+  }
+  if (Array.isArray(value) && schema['items']) {
+    return value.map((item) => numbersFromText(schema['items'] as TSchema, item));
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const properties = schema['properties'] as Record<string, TSchema> | undefined;
+    const patterns = schema['patternProperties'] as Record<string, TSchema> | undefined;
+    const each = patterns ? Object.values(patterns)[0] : undefined;
+    if (!properties && !each) return value;
+    const out: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(value)) {
+      const fieldSchema = properties?.[key] ?? each;
+      out[key] = fieldSchema ? numbersFromText(fieldSchema, field) : field;
+    }
+    return out;
+  }
+  return value;
 }
 
 export function collectIssues(schema: TSchema, value: unknown): ConfigIssue[] {
