@@ -8,8 +8,10 @@ import { ElasticEngine } from './elastic-engine.js';
 import { elasticsearchSink } from './elasticsearch-sink.js';
 import { BULK_FILTER_PATH, isRetryable, SearchEngineError } from './search-engine.js';
 
-// Elasticsearch cannot run here (tools/services/README.md, "Elasticsearch"): a local HTTP server answering like
-// Elasticsearch 9 stands in, and these tests check what the @elastic/elasticsearch adapter sends it.
+// A unit test of the @elastic/elasticsearch adapter's requests: a local HTTP server answering like Elasticsearch 9
+// records exactly what the adapter sends (paths, query parameters, media types, bodies) and scripts answers a real
+// node gives only under load or on failure (429, 503, a server without the product header). Elasticsearch's own
+// behaviour is tested against the real node in the *.elasticsearch.test.ts files.
 
 let stub: ElasticsearchStub | undefined;
 afterEach(async () => {
@@ -17,7 +19,7 @@ afterEach(async () => {
   stub = undefined;
 });
 
-describe('ElasticEngine (against a stand-in HTTP server)', () => {
+describe('ElasticEngine (requests, against a stand-in HTTP server)', () => {
   it('detects Elasticsearch, creates the index, sends NDJSON bulks with external versions, evolves the mapping', async () => {
     stub = await startElasticsearchStub();
     const ctx = await createTestContext({ plugin: 'elasticsearch' });
@@ -143,12 +145,13 @@ describe('ElasticEngine (against a stand-in HTTP server)', () => {
       'GET /orders/_mapping',
       'PUT /orders/_mapping',
       'POST /_bulk',
+      'GET /orders/_refresh',
       'POST /orders/_delete_by_query',
     ]);
     expect(JSON.parse(stub.requests[2]!.body)).toEqual({
       properties: { note: { type: 'text', fields: { keyword: { type: 'keyword', ignore_above: 256 } } } },
     });
-    const deleteByQuery = stub.requests[4]!;
+    const deleteByQuery = stub.requests[5]!;
     expect(new URL(deleteByQuery.url, 'http://stub').searchParams.get('conflicts')).toBe('proceed');
     expect(JSON.parse(deleteByQuery.body)).toEqual({ query: { match_all: {} } });
     // Plain JSON media types, which Elasticsearch 8 and 9 both accept.

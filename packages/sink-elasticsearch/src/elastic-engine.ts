@@ -81,6 +81,8 @@ export class ElasticEngine implements SearchEngine {
   }
 
   async deleteByQuery(index: string, query: Readonly<Record<string, unknown>>) {
+    // delete_by_query deletes what a search finds: a refresh first makes every acknowledged write visible.
+    await this.call(`refresh ${index}`, () => this.client.indices.refresh({ index }));
     const body = await this.call(`delete_by_query ${index}`, () =>
       this.client.deleteByQuery({ index, query: query as never, conflicts: 'proceed' }),
     );

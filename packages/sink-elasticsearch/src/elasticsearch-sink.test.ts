@@ -4,6 +4,7 @@ import { createTestContext } from '@datamesh/testkit';
 import { change, metricValue, ORDER_FIELDS, orderSchemas } from './__fixtures__/change-records.js';
 import { MemorySearchEngine } from './__fixtures__/memory-search-engine.js';
 import { createElasticsearchSinkTask } from './elasticsearch-sink.js';
+import { SearchEngineError } from './search-engine.js';
 import { elasticsearchSinkConfig } from './sink-config.js';
 
 async function sinkWith(config: Record<string, unknown> = {}) {
@@ -86,6 +87,25 @@ describe('elasticsearch sink task', () => {
     const calls = engine.calls.filter((c) => /^(bulk|delete_by_query)/.test(c));
     expect(calls.slice(0, 2).sort()).toEqual(['bulk 1', 'bulk 2']);
     expect(calls.slice(2)).toEqual(['delete_by_query orders {"match_all":{}}', 'bulk 3']);
+  });
+
+  it('with truncate: delete-all, halts naming the API and the policy when the node has no _delete_by_query', async () => {
+    const { engine, task } = await sinkWith({ truncate: 'delete-all' });
+    // What a node without the reindex module answers (Elasticsearch and OpenSearch alike).
+    engine.deleteByQuery = () =>
+      Promise.reject(
+        new SearchEngineError(
+          'delete_by_query orders: 400 no handler found for uri [/orders/_delete_by_query?conflicts=proceed] and method [POST]',
+          400,
+          undefined,
+        ),
+      );
+    const attempt = task.write([change('c', 1, 1), change('t', 0, 2), change('c', 2, 3)]);
+    await expect(attempt).rejects.toBeInstanceOf(TaskHaltedError);
+    await expect(attempt).rejects.toThrow(
+      /^truncate: delete-all needs the _delete_by_query API to empty index "orders", and the node does not have it \(delete_by_query orders: 400 no handler found .*\)[\s\S]*set truncate: ignore/,
+    );
+    expect(Object.keys(engine.documents('orders'))).toEqual(['1']);
   });
 
   it('adds the fields a newer schema brings, after writing what is pending', async () => {

@@ -92,6 +92,16 @@ export function createElasticsearchSinkTask(
         engine.deleteByQuery(index, { match_all: {} }),
       ));
     } catch (error) {
+      if (isMissingApi(error)) {
+        // A node without the reindex module (which holds _delete_by_query): a restart cannot cure that.
+        throw new TaskHaltedError(
+          `truncate: delete-all needs the _delete_by_query API to empty index "${index}", and the node does ` +
+            `not have it (${(error as Error).message}). Elasticsearch and OpenSearch ship it in their reindex ` +
+            'module: run the sink against a node that has it, or set truncate: ignore to leave the index as ' +
+            'it is on a truncate',
+          { cause: error },
+        );
+      }
       if (!(error instanceof SearchEngineError && error.type === 'index_not_found_exception')) throw error;
     }
     ctx.logger.info({ index, deleted }, 'truncate: every document of the index deleted');
@@ -135,6 +145,15 @@ export function createElasticsearchSinkTask(
       await engine.close();
     },
   };
+}
+
+/** The node has no handler for the request's path: both engines answer `400 no handler found for uri […]`. */
+function isMissingApi(error: unknown): boolean {
+  return (
+    error instanceof SearchEngineError &&
+    error.status === 400 &&
+    /no handler found for uri/.test(error.message)
+  );
 }
 
 function mappingOptions(config: ElasticsearchSinkConfig): MappingOptions {

@@ -36,6 +36,16 @@ export class OpenSearchEngine implements SearchEngine {
 
   async info() {
     const { body } = await this.call('GET /', () => this.client.info());
+    // The client checks nothing: Elasticsearch answers it too (and takes its requests).
+    const distribution = (body.version as { distribution?: unknown } | undefined)?.distribution;
+    if (distribution !== 'opensearch') {
+      throw new SearchEngineError(
+        `GET /: the server is not OpenSearch (its version.distribution is ${JSON.stringify(distribution) ?? 'missing'}); ` +
+          'if it is Elasticsearch, set engine: elasticsearch',
+        200,
+        'product_not_supported',
+      );
+    }
     return { distribution: 'opensearch' as const, version: body.version.number };
   }
 
@@ -75,6 +85,8 @@ export class OpenSearchEngine implements SearchEngine {
   }
 
   async deleteByQuery(index: string, query: Readonly<Record<string, unknown>>) {
+    // delete_by_query deletes what a search finds: a refresh first makes every acknowledged write visible.
+    await this.call(`refresh ${index}`, () => this.client.indices.refresh({ index }));
     const { body } = await this.call(`delete_by_query ${index}`, () =>
       this.client.deleteByQuery({ index, conflicts: 'proceed', body: { query } as never }),
     );

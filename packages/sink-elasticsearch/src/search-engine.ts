@@ -35,7 +35,11 @@ export interface SearchEngine {
   /** The field mappings of `index` (an alias may resolve to several concrete indexes), by concrete index. */
   getMapping(index: string): Promise<ReadonlyMap<string, Properties>>;
   putMapping(index: string, properties: Properties): Promise<void>;
-  /** Deletes every document matching `query` (version conflicts proceed); answers how many it deleted. */
+  /**
+   * Refreshes `index`, then deletes every document matching `query` (version conflicts proceed); answers how
+   * many it deleted. The refresh matters: delete_by_query finds what a search finds, so without it the writes
+   * of the last refresh interval (all of them with `refresh_interval: -1`) would survive.
+   */
   deleteByQuery(
     index: string,
     query: Readonly<Record<string, unknown>>,

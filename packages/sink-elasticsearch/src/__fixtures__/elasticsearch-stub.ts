@@ -28,9 +28,9 @@ export interface ElasticsearchStub {
 
 /**
  * A tiny HTTP server that answers the calls the sink makes as Elasticsearch 9 does, with the
- * `x-elastic-product: Elasticsearch` header the client requires: it stands in for Elasticsearch in unit
- * tests (no Elasticsearch can run here) and records every request for the tests to assert on. It keeps
- * index mappings, not documents.
+ * `x-elastic-product: Elasticsearch` header the client requires: the unit test of the adapter's requests
+ * records every request on it to assert on (the real Elasticsearch node of tools/services runs the
+ * integration tests). It keeps index mappings, not documents.
  */
 /** `product`: the x-elastic-product header, or null for a server that sends none. */
 export async function startElasticsearchStub(
@@ -78,6 +78,8 @@ export async function startElasticsearchStub(
       current['properties'] = { ...(current['properties'] as object), ...properties };
       return { status: 200, body: { acknowledged: true } };
     }
+    if (action === '_refresh')
+      return { status: 200, body: { _shards: { total: 2, successful: 1, failed: 0 } } };
     if (action === '_delete_by_query') return { status: 200, body: { took: 1, deleted: 3, failures: [] } };
     return error(
       400,

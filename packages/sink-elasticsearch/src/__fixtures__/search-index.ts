@@ -1,4 +1,8 @@
-/** Reading and removing test indexes on the real OpenSearch, with plain HTTP. */
+/**
+ * Reading and removing test indexes on the real engines, with plain HTTP: the same calls on OpenSearch and on
+ * Elasticsearch (plain `application/json`, which both accept), so a read-back never goes through the adapter
+ * under test.
+ */
 
 let counter = 0;
 
@@ -37,13 +41,36 @@ export async function deleteIndexes(url: string, indexes: readonly string[]): Pr
   }
 }
 
-export async function request(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
+export interface Response {
+  readonly status: number;
+  /** The body as sent (JSON.parse would round big numbers). */
+  readonly text: string;
+  /** The parsed JSON body; undefined when there is none. */
+  readonly body: unknown;
+}
+
+/**
+ * One request, whatever its status. A string body is sent as it is, as NDJSON (a bulk body); anything else
+ * as JSON.
+ */
+export async function send(url: string, method: string, path: string, body?: unknown): Promise<Response> {
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    headers: {
+      accept: 'application/json',
+      'content-type': typeof body === 'string' ? 'application/x-ndjson' : 'application/json',
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return JSON.parse(text) as unknown;
+  return { status: response.status, text, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/** One request that must succeed: answers the parsed body, throws with the status and body otherwise. */
+export async function request(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await send(url, method, path, body);
+  if (response.status < 200 || response.status >= 300) {
+    throw new Error(`${method} ${path}: ${response.status} ${response.text}`);
+  }
+  return response.body;
 }

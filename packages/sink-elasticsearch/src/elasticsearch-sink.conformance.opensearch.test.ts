@@ -1,0 +1,4 @@
+import { describeConformance } from './__fixtures__/conformance-suite.js';
+import { OPENSEARCH } from './__fixtures__/engines.js';
+
+describeConformance(OPENSEARCH);

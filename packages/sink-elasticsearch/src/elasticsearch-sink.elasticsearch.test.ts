@@ -1,0 +1,4 @@
+import { ELASTICSEARCH } from './__fixtures__/engines.js';
+import { describeSinkIntegration } from './__fixtures__/sink-suite.js';
+
+describeSinkIntegration(ELASTICSEARCH);

@@ -1,0 +1,4 @@
+import { ELASTICSEARCH } from './__fixtures__/engines.js';
+import { describeMappingRoundTrip } from './__fixtures__/mapping-suite.js';
+
+describeMappingRoundTrip(ELASTICSEARCH);
