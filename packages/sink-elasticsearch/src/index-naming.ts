@@ -25,7 +25,7 @@ export class IndexNamer {
     if (this.fixed) return this.template;
     const source = record.event.value?.source;
     const values = {
-      topic: record.position.topic,
+      topic: record.topic,
       table: typeof source?.table === 'string' ? source.table : undefined,
       schema: typeof source?.schema === 'string' ? source.schema : undefined,
     };

@@ -22,6 +22,7 @@ const schema = envelopeSchemas({
 });
 const records: SinkRecord[] = Array.from({ length: 10 }, (_, i) => ({
   schema,
+  topic: 'shop.orders',
   position: { topic: 'shop.orders', partition: i % 2, offset: Math.floor(i / 2) },
   event:
     i === 9

@@ -93,6 +93,7 @@ describe('fileSink replay', () => {
   });
   const records: SinkRecord[] = [0, 1, 2, 3, 4].map((offset) => ({
     schema,
+    topic: 'orders',
     position: { topic: 'orders', partition: 0, offset },
     event: { key: { id: offset }, value: { before: null, after: { id: offset }, op: 'c', ts_ms: 2, source } },
   }));
@@ -123,6 +124,7 @@ describe('fileSink replay', () => {
     const sink = await fileSink.create(config, await createTestContext({ plugin: 'file' }));
     const deleted: SinkRecord = {
       schema,
+      topic: 'orders',
       position: { topic: 'orders', partition: 0, offset: 5 },
       event: { key: { id: 0 }, value: { before: { id: 0 }, after: null, op: 'd', ts_ms: 3, source } },
     };

@@ -103,7 +103,13 @@ export interface TransportPosition {
 
 export interface SinkRecord {
   readonly event: ChangeEvent;
+  /** Where this delivery of the event was read (for a replayed dead letter: the replay topic). */
   readonly position: TransportPosition;
+  /**
+   * The topic the event belongs to: where it was first read, also when it comes back as a replayed dead letter.
+   * Name destinations (an index per topic) from this, not from `position.topic`.
+   */
+  readonly topic: string;
   /**
    * The schemas the event conforms to: its writer's, or the declared output of the processors fused before the
    * sink. The same object for the same schemas, so a sink can cache what it derives from them (an index

@@ -141,6 +141,8 @@ export function consumerRun(
       allMetrics.forEach((m) => m.up(true));
 
       const pending = new Map<string, TopicPartitionOffset>();
+      /** Per partition, the offset after the last record this run of the task handed on. */
+      const handedOut = new Map<string, number>();
       let pendingSince = 0;
       let unflushed = 0;
       const sinkFailure = (): Omit<Failure, 'error'> => ({
@@ -194,7 +196,13 @@ export function consumerRun(
         (lag) => end.inputLag(lag),
       );
       while (!signal.aborted) {
-        const records = await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal });
+        // A consumer that rejoins its group goes back to the committed offsets and hands out again records this
+        // task already gave the sink (still in its buffer or open transaction): those are dropped here, or a
+        // transactional sink would commit them twice.
+        const records = (
+          await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal })
+        ).filter((r) => r.offset >= (handedOut.get(`${r.topic}\u0000${r.partition}`) ?? 0));
+        for (const r of records) handedOut.set(`${r.topic}\u0000${r.partition}`, r.offset + 1);
         if (records.length === 0) {
           await commit();
           allMetrics.forEach((m) => m.progressed());
@@ -385,7 +393,9 @@ async function runChain(
         seconds[i]! += performance.now() - started;
       }
       const schema = chainSchema ?? decoded.schema;
-      for (const event of events) out.push({ event, position, schema });
+      const topic =
+        record.topic === replay ? (record.headers[DEAD_LETTER_HEADER.topic] ?? record.topic) : record.topic;
+      for (const event of events) out.push({ event, position, schema, topic });
     }
     if (failed.length > 0) {
       await letters.send(

@@ -53,10 +53,12 @@ export function change(
     partition: 0,
     offset: options.offset ?? nextOffset++,
   };
-  if (op === 'tombstone') return { schema, position, event: { key: { id }, value: null } };
+  if (op === 'tombstone')
+    return { schema, position, topic: position.topic, event: { key: { id }, value: null } };
   return {
     schema,
     position,
+    topic: position.topic,
     event: {
       key: op === 't' ? null : { id },
       value: {

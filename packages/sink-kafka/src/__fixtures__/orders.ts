@@ -78,5 +78,10 @@ export function sinkRecords(
   from = 0,
   schema: StreamSchemas = ordersSchema,
 ): SinkRecord[] {
-  return events.map((event, i) => ({ event, schema, position: { topic, partition: 0, offset: from + i } }));
+  return events.map((event, i) => ({
+    event,
+    schema,
+    topic,
+    position: { topic, partition: 0, offset: from + i },
+  }));
 }

@@ -77,6 +77,8 @@ export interface TestNodeOptions {
   readonly partitions?: number;
   readonly port?: number;
   readonly stopTimeoutMs?: number;
+  /** How long a sink may hold unflushed events (default 50 ms). */
+  readonly flushIntervalMs?: number;
   /** Wraps the node's transport, e.g. to observe its calls. */
   readonly wrap?: (transport: Transport) => Transport;
 }
@@ -97,7 +99,7 @@ export async function startTestNode(options: TestNodeOptions): Promise<MeshNode>
     http: { port: options.port ?? 0 },
     transport: { partitions: options.partitions ?? 4 },
     tasks: {
-      flushIntervalMs: 50,
+      flushIntervalMs: options.flushIntervalMs ?? 50,
       ...(options.stopTimeoutMs ? { stopTimeoutMs: options.stopTimeoutMs } : {}),
     },
   }) as NodeConfig;
