@@ -29,9 +29,18 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : available;
 
-// In dependency order: transport-kafka and the plugins compile against core's dist; postgres-cdc runs `mesh`.
+// In dependency order: transport-kafka and the plugins compile against core's dist (sink-kafka also against
+// transport-kafka's); postgres-cdc and the sink benchmarks run `mesh`, which loads the plugins from their dist.
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-for (const pkg of ['core', 'transport-kafka', 'connector-postgres', 'cli']) {
+for (const pkg of [
+  'core',
+  'transport-kafka',
+  'connector-postgres',
+  'connector-datagen',
+  'sink-elasticsearch',
+  'sink-kafka',
+  'cli',
+]) {
   console.log(`building @datamesh/${pkg} (tsc -p packages/${pkg}/tsconfig.build.json)…`);
   const build = spawnSync(process.execPath, [tsc, '-p', `packages/${pkg}/tsconfig.build.json`], {
     cwd: root,
