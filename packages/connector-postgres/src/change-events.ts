@@ -5,6 +5,11 @@ import type { TableStream } from './table-stream.js';
 /** Where a change happened: the transaction and the LSN of the change. */
 export interface ChangeOrigin {
   readonly lsn: bigint;
+  /**
+   * The commit LSN of the change's transaction (for snapshot rows: of the high watermark's). Unlike `lsn` it
+   * follows commit order, so it orders every change of a row: the version a search index can keep.
+   */
+  readonly commitLsn: bigint;
   readonly txId: number | null;
   /** Commit time (ms since epoch) for log changes; read time for snapshot rows. */
   readonly tsMs: number;
@@ -97,6 +102,7 @@ export function envelopeEvent(
       schema: stream.schema,
       table: stream.table,
       lsn: Number(origin.lsn),
+      commitLsn: Number(origin.commitLsn),
       txId: origin.txId,
     },
     op,

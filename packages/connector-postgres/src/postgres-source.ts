@@ -473,7 +473,13 @@ class PostgresSourceTask implements SourceTask {
         tx.changes++;
         if (this.resumeTx && this.resumeTx.finalLsn === tx.finalLsn && tx.changes <= this.resumeTx.emitted)
           return;
-        const origin: ChangeOrigin = { lsn, txId: tx.xid, tsMs: tx.commitTimeMs, snapshot: 'false' };
+        const origin: ChangeOrigin = {
+          lsn,
+          commitLsn: tx.finalLsn,
+          txId: tx.xid,
+          tsMs: tx.commitTimeMs,
+          snapshot: 'false',
+        };
         if (message.tag === 'truncate') this.onTruncate(message.relationIds, origin, events);
         else await this.onRowChange(message, origin, events);
         return;
@@ -671,8 +677,10 @@ class PostgresSourceTask implements SourceTask {
   private closeWindow(events: SourceBatchEvent[]): void {
     const window = this.window!;
     const { stream, plan } = this.windowChunk!;
+    const at = this.tx?.finalLsn ?? this.committedLsn;
     const origin: ChangeOrigin = {
-      lsn: this.tx?.finalLsn ?? this.committedLsn,
+      lsn: at,
+      commitLsn: at,
       txId: null,
       tsMs: Date.now(),
       snapshot: plan.flag,

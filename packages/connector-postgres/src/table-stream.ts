@@ -42,6 +42,8 @@ export interface TableStream {
 export const SOURCE_FIELDS: readonly AvroField[] = [
   { name: 'lsn', type: ['null', 'long'], default: null },
   { name: 'txId', type: ['null', 'long'], default: null },
+  // Commit order, where `lsn` is WAL order: see ChangeOrigin.commitLsn.
+  { name: 'commitLsn', type: ['null', 'long'], default: null },
 ];
 
 export function streamName(schema: string, table: string): string {

@@ -81,6 +81,8 @@ describe('topic catalog', () => {
         schema: { type: 'record', name: 'Envelope' },
       });
 
+      const malformed = await fetch(`${node.url}/catalog/%`);
+      expect(malformed.status).toBe(400);
       const missing = await fetch(`${node.url}/catalog/nope`);
       expect(missing.status).toBe(404);
       expect(((await missing.json()) as { error: string }).error).toMatch(/"nope" is not in the catalog/);

@@ -17,7 +17,15 @@ export function catalogRequestListener(
       return;
     }
     const path = (req.url ?? '/').split('?')[0]!;
-    const topic = decodeURIComponent(path.slice(prefix.length).replace(/^\/+/, ''));
+    let topic: string;
+    try {
+      topic = decodeURIComponent(path.slice(prefix.length).replace(/^\/+/, ''));
+    } catch {
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: `not a valid topic path: ${path}` }));
+      return;
+    }
     answer(res, async () => {
       const entries = await catalog.list();
       if (topic === '') return { status: 200, body: { topics: entries } };
