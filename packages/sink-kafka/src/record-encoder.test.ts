@@ -148,6 +148,24 @@ describe('RecordEncoder', () => {
     });
   });
 
+  it('tombstones the old key when an update moves a row to other key fields (full before image)', async () => {
+    const moved = updated(order(4), { ...order(4), customer: 'c9' });
+    const unknown = updated(null, { ...order(5), customer: 'c9' }); // no before image: nothing to tell
+    const same = updated(order(6), { ...order(6), amount: 1 });
+    for (const format of ['avro', 'json'] as const) {
+      const batch = await encoder({ format, envelope: 'row', key: ['customer', 'id'] }).encode(
+        sinkRecords([moved, unknown, same]),
+      );
+      const back = await Promise.all(batch.records.map((r) => decoded(r, format)));
+      expect(plain(back.map((b) => [b.key, b.value === null ? null : 'row']))).toEqual([
+        [{ customer: 'c1', id: 4 }, null],
+        [{ customer: 'c9', id: 4 }, 'row'],
+        [{ customer: 'c9', id: 5 }, 'row'],
+        [{ customer: 'c0', id: 6 }, 'row'],
+      ]);
+    }
+  });
+
   it('rejects events whose key fields cannot be found, and writes the others', async () => {
     const records = sinkRecords([
       created(order(1)),

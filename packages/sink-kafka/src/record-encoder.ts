@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   avroType,
   encodeWire,
@@ -112,6 +113,16 @@ export class RecordEncoder {
         continue;
       }
       const headers = record.event.headers;
+      const moved = this.movedFrom(record.event, shaped.key);
+      if (moved) {
+        // The row left its old key: a tombstone there, or a compacted topic keeps the old row under it forever.
+        const oldKey =
+          this.options.format === 'avro'
+            ? avroBody(this.writers.get(record.schema)!.key, moved, 'key')
+            : jsonBody(moved);
+        records.push({ topic: this.options.topic, key: oldKey, value: null });
+        bytes += oldKey.length;
+      }
       records.push({
         topic: this.options.topic,
         key,
@@ -134,6 +145,24 @@ export class RecordEncoder {
     const key = this.options.key ? rowKey(event, this.options.key) : event.key;
     if (!row) return { key, value: event.value };
     return { key, value: op === 'd' ? null : (event.value?.after ?? null) };
+  }
+
+  /**
+   * For an update under configured key fields that changed: the old key, read from the before image. Only a
+   * source that captures full before images (Postgres REPLICA IDENTITY FULL) tells; without one the old key's
+   * last row stays in a compacted topic (the README says so).
+   */
+  private movedFrom(event: ChangeEvent, key: Row | null): Row | null {
+    const fields = this.options.key;
+    const before = event.value?.op === 'u' ? event.value.before : null;
+    if (!fields || !before || key === null) return null;
+    const old: Row = {};
+    for (const field of fields) {
+      const value = before[field];
+      if (value === undefined || value === null) return null;
+      old[field] = value;
+    }
+    return isDeepStrictEqual(old, key) ? null : old;
   }
 
   private async avroWriter(schema: StreamSchemas): Promise<AvroWriter> {
