@@ -8,9 +8,17 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canConnect, logFile, runningPid, startDaemon, stopDaemon, waitUntilReady } from './lib/daemon.mjs';
+import {
+  logFile,
+  runningAndReady,
+  runningPid,
+  startDaemon,
+  stopDaemon,
+  waitUntilReady,
+} from './lib/daemon.mjs';
 import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, logDir } from './lib/paths.mjs';
+import { assertPortFree } from './lib/ports.mjs';
 import { ServiceError, capture, log } from './lib/system.mjs';
 
 export const name = 'elasticsearch';
@@ -161,24 +169,13 @@ async function healthy() {
 
 export async function up() {
   if (!installed()) await install();
-  const pid = runningPid(name);
-  if (pid !== undefined) {
-    if (await healthy()) {
-      log(name, `already running (pid ${pid}) at ${endpoint.url}`);
-      return;
-    }
-    log(name, `pid ${pid} is running but not ready yet; waiting`);
-    await waitUntilReady(name, 'cluster health green or yellow', healthy, { timeoutMs: READY_TIMEOUT_MS });
+  if (
+    await runningAndReady(name, endpoint.url, 'cluster health green or yellow', healthy, {
+      timeoutMs: READY_TIMEOUT_MS,
+    })
+  )
     return;
-  }
-  for (const port of [HTTP_PORT, TRANSPORT_PORT]) {
-    if (await canConnect(port, HOST)) {
-      throw new ServiceError(
-        `port ${port} on ${HOST} is already in use by another process (not one this harness started): ` +
-          `stop it (e.g. find it with: ss -ltnp 'sport = :${port}') and run up again`,
-      );
-    }
-  }
+  for (const port of [HTTP_PORT, TRANSPORT_PORT]) await assertPortFree(name, port, HOST);
   const p = paths();
   writeConfig(p);
   for (const dir of [p.home, p.data, p.tmp]) mkdirSync(dir, { recursive: true });

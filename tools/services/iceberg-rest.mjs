@@ -12,6 +12,7 @@ import {
   canConnect,
   httpGet,
   logFile,
+  runningAndReady,
   runningPid,
   startDaemon,
   stopDaemon,
@@ -19,6 +20,7 @@ import {
 } from './lib/daemon.mjs';
 import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, dataRoot, logDir } from './lib/paths.mjs';
+import { assertPortFree } from './lib/ports.mjs';
 import { ServiceError, capture, log } from './lib/system.mjs';
 
 export const name = 'iceberg-rest';
@@ -171,24 +173,13 @@ async function ready() {
 
 export async function up() {
   if (!installed()) await install();
-  const pid = runningPid(name);
-  if (pid !== undefined) {
-    if (await ready()) {
-      log(name, `already running (pid ${pid}) at ${endpoint.url}`);
-      return;
-    }
-    log(name, `pid ${pid} is running but not ready yet; waiting`);
-    await waitUntilReady(name, `GET ${endpoint.url}/v1/config answers 200`, ready, {
+  if (
+    await runningAndReady(name, endpoint.url, `GET ${endpoint.url}/v1/config answers 200`, ready, {
       timeoutMs: READY_TIMEOUT_MS,
-    });
+    })
+  )
     return;
-  }
-  if (await canConnect(PORT, HOST)) {
-    throw new ServiceError(
-      `port ${PORT} on ${HOST} is already in use by another process (not one this harness started): ` +
-        `stop it (find it with: ss -ltnp 'sport = :${PORT}') and run up again`,
-    );
-  }
+  await assertPortFree(name, PORT, HOST);
   const p = paths();
   for (const dir of [p.warehouse, p.tmp]) mkdirSync(dir, { recursive: true });
   const started = Date.now();

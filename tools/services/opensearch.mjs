@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  canConnect,
   httpGet,
   logFile,
+  runningAndReady,
   runningPid,
   startDaemon,
   stopDaemon,
@@ -17,7 +17,8 @@ import {
 } from './lib/daemon.mjs';
 import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, logDir } from './lib/paths.mjs';
-import { ServiceError, log } from './lib/system.mjs';
+import { assertPortFree } from './lib/ports.mjs';
+import { log } from './lib/system.mjs';
 
 export const name = 'opensearch';
 export const description = 'OpenSearch 2.19 single node, plain HTTP on 127.0.0.1:59200 (Maven Central jars)';
@@ -116,24 +117,13 @@ async function healthy() {
 
 export async function up() {
   if (!installed()) await install();
-  const pid = runningPid(name);
-  if (pid !== undefined) {
-    if (await healthy()) {
-      log(name, `already running (pid ${pid}) at ${endpoint.url}`);
-      return;
-    }
-    log(name, `pid ${pid} is running but not ready yet; waiting`);
-    await waitUntilReady(name, 'cluster health green or yellow', healthy, { timeoutMs: READY_TIMEOUT_MS });
+  if (
+    await runningAndReady(name, endpoint.url, 'cluster health green or yellow', healthy, {
+      timeoutMs: READY_TIMEOUT_MS,
+    })
+  )
     return;
-  }
-  for (const port of [HTTP_PORT, TRANSPORT_PORT]) {
-    if (await canConnect(port, HOST)) {
-      throw new ServiceError(
-        `port ${port} on ${HOST} is already in use by another process (not one this harness started): ` +
-          `stop it (e.g. find it with: ss -ltnp 'sport = :${port}') and run up again`,
-      );
-    }
-  }
+  for (const port of [HTTP_PORT, TRANSPORT_PORT]) await assertPortFree(name, port, HOST);
   const p = paths();
   writeConfig(p.config);
   for (const dir of [p.home, p.data, p.tmp]) mkdirSync(dir, { recursive: true });

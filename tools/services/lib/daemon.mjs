@@ -160,6 +160,22 @@ export async function waitUntilReady(service, what, check, { timeoutMs = 120_000
   }
 }
 
+/**
+ * When the service's daemon already runs: answers true once it is ready (waiting for it if it is still
+ * starting). False when none runs, for the caller to start one.
+ */
+export async function runningAndReady(service, where, what, ready, { timeoutMs = 120_000 } = {}) {
+  const pid = runningPid(service);
+  if (pid === undefined) return false;
+  if (await ready()) {
+    log(service, `already running (pid ${pid}) at ${where}`);
+    return true;
+  }
+  log(service, `pid ${pid} is running but not ready yet; waiting`);
+  await waitUntilReady(service, what, ready, { timeoutMs });
+  return true;
+}
+
 /** GETs `url`; resolves { status, body } or undefined when nothing answers. */
 export async function httpGet(url, { timeoutMs = 2000, headers = {} } = {}) {
   try {
