@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Operation } from '@datamesh/core';
 import { createTestContext } from '@datamesh/testkit';
-import { change, metricValue } from './__fixtures__/change-records.js';
+import { change, metricValue, type ChangeOptions } from './__fixtures__/change-records.js';
 import { MemorySearchEngine } from './__fixtures__/memory-search-engine.js';
 import { BulkWriter, type BulkWriterOptions } from './bulk-writer.js';
 import { IndexNamer } from './index-naming.js';
@@ -27,9 +27,9 @@ async function setup(
     concurrency: 2,
     ...options,
   });
-  const planner = new OperationPlanner(new IndexNamer('orders'), 'source.lsn');
-  const op = (kind: Operation, id: number, lsn: number): BulkOperation => {
-    const planned = planner.plan(change(kind, id, lsn));
+  const planner = new OperationPlanner(new IndexNamer('orders'), 'source.commitLsn');
+  const op = (kind: Operation, id: number, lsn: number, options: ChangeOptions = {}): BulkOperation => {
+    const planned = planner.plan(change(kind, id, lsn, options));
     if (planned.kind !== 'write') throw new Error('expected a write');
     return planned.operation;
   };
@@ -55,6 +55,54 @@ describe('BulkWriter', () => {
     expect(await metric('stale_writes_skipped_total')).toBe(1); // v20 after v30
     expect(await metric('documents_indexed_total')).toBe(2);
     expect(writer.takeRejections()).toEqual([]);
+  });
+
+  /**
+   * The arguments of `op` for a change of row 1 made at `lsn` by a transaction that committed at LSN 700. The
+   * changes of one transaction share its commit LSN, their version: they must apply in the order they came.
+   */
+  const byT700 = (kind: Operation, lsn: number, customer: string) =>
+    [kind, 1, lsn, { commitLsn: 700, row: { id: 1, customer, qty: lsn } }] as const;
+
+  it('keeps the later of two changes of a row in one transaction (one version) within a batch', async () => {
+    const { engine, writer, op, metric } = await setup({ concurrency: 1 });
+    await writer.add(op(...byT700('u', 650, 'first')));
+    await writer.add(op(...byT700('u', 660, 'second')));
+    await writer.flush();
+    expect(engine.requests.map((r) => r.map((a) => [a.action, a.id, a.version]))).toEqual([
+      [['index', '1', 700]],
+    ]);
+    expect(engine.documents('orders')).toEqual({ '1': { id: 1, customer: 'second', qty: 660 } });
+    expect(engine.version('orders', '1')).toBe(700);
+    expect(await metric('operations_compacted_total')).toBe(1);
+    expect(await metric('stale_writes_skipped_total')).toBe(0);
+  });
+
+  it('applies the later of two changes of a row in one transaction (one version) sent in a later request', async () => {
+    const { engine, writer, op, metric } = await setup();
+    await writer.add(op(...byT700('u', 650, 'first')));
+    await writer.flush();
+    await writer.add(op(...byT700('u', 660, 'second')));
+    await writer.flush();
+    expect(engine.requests).toHaveLength(2);
+    // external_gte: the equal version applies, where external would have refused it (409) and kept "first".
+    expect(engine.documents('orders')).toEqual({ '1': { id: 1, customer: 'second', qty: 660 } });
+    expect(await metric('documents_indexed_total')).toBe(2);
+    expect(await metric('stale_writes_skipped_total')).toBe(0);
+    expect(writer.takeRejections()).toEqual([]);
+  });
+
+  it('applies a delete after an update of the same transaction, in one batch and in two', async () => {
+    for (const batches of [1, 2]) {
+      const { engine, writer, op, metric } = await setup();
+      await writer.add(op(...byT700('u', 650, 'updated')));
+      if (batches === 2) await writer.flush();
+      await writer.add(op(...byT700('d', 660, 'updated')));
+      await writer.flush();
+      expect(engine.documents('orders'), `${batches} batch(es)`).toEqual({});
+      expect(await metric('documents_deleted_total')).toBe(1);
+      expect(await metric('stale_writes_skipped_total')).toBe(0);
+    }
   });
 
   it('keeps each document in order across lanes and requests, never two requests for it at once', async () => {
@@ -139,7 +187,7 @@ describe('BulkWriter', () => {
     expect(writer.takeRejections()).toEqual([]);
   });
 
-  it('counts a version conflict as a skipped stale write, not an error', async () => {
+  it('counts a version conflict (an older version) as a skipped stale write, not an error', async () => {
     const { engine, writer, op, metric } = await setup();
     await writer.add(op('u', 1, 10));
     await writer.flush();
@@ -147,7 +195,9 @@ describe('BulkWriter', () => {
     await writer.flush();
     expect(writer.takeRejections()).toEqual([]);
     expect(engine.version('orders', '1')).toBe(10);
+    expect(engine.documents('orders')['1']).toMatchObject({ qty: 10 });
     expect(await metric('stale_writes_skipped_total')).toBe(1);
+    expect(await metric('documents_indexed_total')).toBe(1);
   });
 
   it('takes a delete of a missing document as done, and its version still holds older writes off', async () => {
@@ -228,5 +278,44 @@ describe('BulkWriter', () => {
     await writer.add(op('c', 1, 1));
     await expect(writer.flush()).rejects.toThrow(/403 security_exception/);
     await expect(writer.flush()).rejects.toThrow(/403 security_exception/);
+  });
+
+  it('flushes what was added before the call while adds go on, never starved and never an empty request', async () => {
+    const { engine, writer, op } = await setup({ maxActions: 5, concurrency: 2 });
+    for (let id = 1; id <= 12; id++) await writer.add(op('c', id, id));
+    let stop = false;
+    let next = 100;
+    // A steady stream of adds for as long as the flush runs (the runtime keeps consuming meanwhile).
+    const adding = (async () => {
+      while (!stop) {
+        await writer.add(op('c', next, next));
+        next++;
+        await sleep(1);
+      }
+    })();
+    await writer.flush();
+    stop = true;
+    const flushedAt = next;
+    await adding;
+    const indexed = Object.keys(engine.documents('orders')).map(Number);
+    for (let id = 1; id <= 12; id++) expect(indexed).toContain(id);
+    expect(engine.requests.every((actions) => actions.length > 0)).toBe(true);
+    await writer.flush();
+    expect(Object.keys(engine.documents('orders'))).toHaveLength(12 + (flushedAt - 100));
+  });
+
+  it('sends no empty request when an add and a flush both waited for room to cut the same lane', async () => {
+    const { engine, writer, op } = await setup({ maxActions: 2, concurrency: 1 });
+    let release!: () => void;
+    engine.gate = new Promise((resolve) => (release = resolve));
+    for (let id = 1; id <= 5; id++) await writer.add(op('c', id, id)); // two requests out: no room left
+    const adding = writer.add(op('c', 6, 6)); // a full buffer: waits for room to cut
+    const flushing = writer.flush(); // waits for room to cut the same buffer
+    await sleep(20);
+    release();
+    engine.gate = undefined;
+    await Promise.all([adding, flushing]);
+    expect(engine.requests.map((actions) => actions.length)).toEqual([2, 2, 2]);
+    expect(Object.keys(engine.documents('orders'))).toHaveLength(6);
   });
 });

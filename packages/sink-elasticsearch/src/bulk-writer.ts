@@ -35,6 +35,9 @@ interface Lane {
   /** Requests cut from this lane, sent one after another (the first is in flight). */
   readonly queue: Request[];
   running: boolean;
+  /** Requests cut from this lane so far, and finished so far (they finish in the order they were cut). */
+  cut: number;
+  done: number;
 }
 
 /**
@@ -67,6 +70,8 @@ export class BulkWriter {
       bytes: 0,
       queue: [],
       running: false,
+      cut: 0,
+      done: 0,
     }));
   }
 
@@ -90,7 +95,7 @@ export class BulkWriter {
       if (
         operation.version !== undefined &&
         previous.version !== undefined &&
-        operation.version <= previous.version
+        operation.version < previous.version
       ) {
         metrics.staleWritesSkipped.inc();
         return;
@@ -106,12 +111,18 @@ export class BulkWriter {
     if (lane.buffer.size >= maxActions || lane.bytes >= maxBytes) await this.cut(lane);
   }
 
-  /** Sends everything buffered and waits until every request is done. Throws a kept failure. */
+  /**
+   * Makes durable everything added before the call (throws a kept failure). Adds may go on meanwhile (the runtime keeps consuming while
+   * a flush runs): the flush waits only for the requests cut up to its call, so a steady stream cannot starve it.
+   */
   async flush(): Promise<void> {
     for (const lane of this.lanes) {
       if (lane.buffer.size > 0) await this.cut(lane);
     }
-    while (this.requests > 0 && this.failure === undefined) await this.changed();
+    const targets = this.lanes.map((lane) => lane.cut);
+    while (this.lanes.some((lane, i) => lane.done < targets[i]!) && this.failure === undefined) {
+      await this.changed();
+    }
     this.throwIfFailed();
   }
 
@@ -156,10 +167,13 @@ export class BulkWriter {
   private async cut(lane: Lane): Promise<void> {
     while (this.requests >= this.maxRequests && this.failure === undefined) await this.changed();
     this.throwIfFailed();
+    // A flush and an add may both have waited for room to cut this lane: the first took its buffer.
+    if (lane.buffer.size === 0) return;
     const operations = [...lane.buffer.values()];
     lane.queue.push({ operations, bytes: lane.bytes });
     lane.buffer = new Map();
     lane.bytes = 0;
+    lane.cut++;
     this.requests++;
     this.peak = Math.max(this.peak, this.requests);
     if (!lane.running) void this.run(lane);
@@ -172,6 +186,7 @@ export class BulkWriter {
         const request = lane.queue[0]!;
         await this.send(request.operations);
         lane.queue.shift();
+        lane.done++;
         this.requests--;
         this.buffered(undefined, -request.bytes);
         this.notify();
@@ -180,6 +195,7 @@ export class BulkWriter {
       this.failure ??= error;
     } finally {
       for (const request of lane.queue.splice(0)) {
+        lane.done++;
         this.requests--;
         this.buffered(undefined, -request.bytes);
       }

@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe('ElasticEngine (requests, against a stand-in HTTP server)', () => {
-  it('detects Elasticsearch, creates the index, sends NDJSON bulks with external versions, evolves the mapping', async () => {
+  it('detects Elasticsearch, creates the index, sends NDJSON bulks with external_gte versions, evolves the mapping', async () => {
     stub = await startElasticsearchStub();
     const ctx = await createTestContext({ plugin: 'elasticsearch' });
     const config = parseConfig(elasticsearchSink.config, {
@@ -102,7 +102,7 @@ describe('ElasticEngine (requests, against a stand-in HTTP server)', () => {
       expect(bulk.headers['authorization']).toBe('ApiKey c2VjcmV0LWtleQ==');
     }
     const meta = (id: number, version: number) =>
-      `"_index":"orders","_id":"${id}","version":${version},"version_type":"external"`;
+      `"_index":"orders","_id":"${id}","version":${version},"version_type":"external_gte"`;
     expect(
       bulks[0]!.body
         .split('\n')

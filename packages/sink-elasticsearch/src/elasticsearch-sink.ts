@@ -108,6 +108,8 @@ export function createElasticsearchSinkTask(
   }
 
   return {
+    // The bulk writer's flush waits only for the requests cut before it: writes may go on meanwhile.
+    concurrentFlush: true,
     async write(records: readonly SinkRecord[]) {
       const rejections: SinkRejection[] = [];
       for (const record of records) {

@@ -6,7 +6,7 @@ import { IndexNamer } from './index-naming.js';
 import { OperationPlanner, type PlannedOperation } from './operations.js';
 import { checkConfig, elasticsearchSinkConfig } from './sink-config.js';
 
-const planner = (template = '${topic}', version = 'source.lsn') =>
+const planner = (template = '${topic}', version = 'source.commitLsn') =>
   new OperationPlanner(new IndexNamer(template), version);
 
 function written(planned: PlannedOperation) {
@@ -15,7 +15,7 @@ function written(planned: PlannedOperation) {
 }
 
 describe('OperationPlanner', () => {
-  it('indexes c/u/r with the version from source.lsn as an external version', () => {
+  it('indexes c/u/r with the version from source.commitLsn as an external_gte version', () => {
     for (const op of ['c', 'u', 'r'] as const) {
       const operation = written(planner().plan(change(op, 7, 4242)));
       expect(operation).toMatchObject({
@@ -30,7 +30,7 @@ describe('OperationPlanner', () => {
           index: 'shop.public.orders',
           id: '7',
           version: 4242,
-          versionType: 'external',
+          versionType: 'external_gte',
           source: { id: 7, customer: 'customer 7', qty: 4242 },
         },
       ]);
@@ -38,11 +38,21 @@ describe('OperationPlanner', () => {
     }
   });
 
+  it("versions by default with the commit LSN of the change's transaction, not the LSN of the change", () => {
+    // A change made at LSN 500 by a transaction that committed at 700: 700 orders it after a snapshot row read
+    // at 600 (the high watermark's commit LSN), 500 would not.
+    const config = parseConfig(elasticsearchSinkConfig, { url: 'http://localhost:9200' });
+    const late = change('u', 7, 500, { commitLsn: 700 });
+    const operation = written(planner('${topic}', config.version.field).plan(late));
+    expect(operation.version).toBe(700);
+    expect(parseBulk(operation.lines)[0]).toMatchObject({ version: 700, versionType: 'external_gte' });
+  });
+
   it('deletes on d, with the version and no document line', () => {
     const operation = written(planner().plan(change('d', 7, 5000)));
     expect(operation.action).toBe('delete');
     expect(operation.lines).toBe(
-      '{"delete":{"_index":"shop.public.orders","_id":"7","version":5000,"version_type":"external"}}\n',
+      '{"delete":{"_index":"shop.public.orders","_id":"7","version":5000,"version_type":"external_gte"}}\n',
     );
   });
 
@@ -60,7 +70,7 @@ describe('OperationPlanner', () => {
       expect(planned.kind).toBe('reject');
       const { message } = (planned as { error: Error }).error;
       expect(message).toContain('document "7" in index "shop.public.orders"');
-      expect(message).toContain('no usable version at source.lsn');
+      expect(message).toContain('no usable version at source.commitLsn');
       expect(message).toContain('version.field: none');
     }
     expect(written(planner().plan(change('u', 7, 12n))).version).toBe(12);
@@ -111,7 +121,7 @@ describe('config', () => {
     expect(config).toMatchObject({
       engine: 'auto',
       index: '${topic}',
-      version: { field: 'source.lsn' },
+      version: { field: 'source.commitLsn' },
       truncate: 'ignore',
       deleteRetention: '1h',
       bulk: { maxActions: 1000, maxBytes: 5 * 1024 * 1024, concurrency: 2 },

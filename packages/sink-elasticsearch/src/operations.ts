@@ -32,8 +32,9 @@ interface SchemaPlan {
 
 /**
  * Turns change events into bulk operations: c/u/r index the converted `after` row, d deletes, tombstones do
- * nothing, t truncates. Every operation carries the event's version (`version_type: external`) unless
- * versioning is off; an event without a usable version is rejected.
+ * nothing, t truncates. Every operation carries the event's version (`version_type: external_gte`: it applies
+ * at an equal or higher version, so the changes of one transaction, which share its commit LSN, apply in order)
+ * unless versioning is off; an event without a usable version is rejected.
  */
 export class OperationPlanner {
   private readonly namer: IndexNamer;
@@ -75,7 +76,7 @@ export class OperationPlanner {
       const meta = JSON.stringify({
         _index: index,
         _id: id,
-        ...(version === undefined ? {} : { version, version_type: 'external' }),
+        ...(version === undefined ? {} : { version, version_type: 'external_gte' }),
       });
       let lines: string;
       if (envelope.op === 'd') {
@@ -119,7 +120,8 @@ export class OperationPlanner {
       value === undefined ? 'nothing' : typeof value === 'bigint' ? `${value}n` : JSON.stringify(value);
     return new Error(
       `no usable version at ${this.versionField} (got ${got}): a version must be a non-negative integer up to ` +
-        `2^53-1 that grows with every change of a row. Point version.field at such a field of the envelope, or ` +
+        `2^53-1 that never decreases from one change of a row to the next, in commit order (the Postgres source's ` +
+        `source.commitLsn). Point version.field at such a field of the envelope, or ` +
         `set version.field: none to write without versions (the last write wins)`,
     );
   }

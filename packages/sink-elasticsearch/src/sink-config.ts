@@ -73,9 +73,9 @@ export const elasticsearchSinkConfig = Type.Object(
       {
         field: Type.String({
           pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$',
-          default: 'source.lsn',
+          default: 'source.commitLsn',
           description:
-            'Dotted path into the envelope to the external version of each write (a non-negative integer that grows with every change of a row); none: no versioning, the last write wins.',
+            'Dotted path into the envelope to the external version of each write: a non-negative integer that never decreases from one change of a row to the next, in commit order (the Postgres source’s source.commitLsn). Writes apply at an equal or higher version (external_gte), so the changes of one transaction apply in order; none: no versioning, the last write wins.',
         }),
       },
       { default: {}, additionalProperties: false },

@@ -148,6 +148,12 @@ export interface SinkTask {
    * calls it instead of `flush` followed by its own offset commit. Rejections belong in `write`.
    */
   flushWithOffsets?(input: InputOffsets): Promise<void>;
+  /**
+   * True when `write` may be called while a `flush` runs, and a flush makes durable (at least) everything
+   * written before it was called. The runtime then flushes in the background and goes on consuming, instead of
+   * stopping at every flush: a sink whose flush waits on a remote system keeps it busy.
+   */
+  readonly concurrentFlush?: boolean;
   close?(): Promise<void>;
 }
 

@@ -99,6 +99,8 @@ export function consumerRun(
     const allMetrics: StageMetrics[] = [];
     let closeError: unknown;
     let lagProbe: LagProbe | undefined;
+    /** A sink flush running in the background (see `commit`). */
+    let background: Promise<void> | undefined;
     try {
       const stages: Stage[] = [];
       for (const p of planned.chain) {
@@ -169,24 +171,43 @@ export function consumerRun(
         );
         return rejections.length;
       };
-      const commit = async () => {
-        if (pending.size === 0) return;
-        const offsets = [...pending.values()];
+      /** Flushes what was written up to now and commits the offsets passing it. */
+      const flushAndCommit = async (offsets: TopicPartitionOffset[], written: number, upTo: number) => {
         if (sink) {
           const started = performance.now();
           if (sink.flushWithOffsets) {
             await counted(end, () => sink!.flushWithOffsets!({ group, offsets }));
           } else {
-            unflushed -= await rejected(await counted(end, () => sink!.flush()));
+            written -= await rejected(await counted(end, () => sink!.flush()));
           }
           end.flushed((performance.now() - started) / 1000);
-          end.emitted(unflushed);
+          end.emitted(written);
         }
         if (!sink?.flushWithOffsets) await consumer.commit(offsets);
-        letters.committed();
+        letters.committed(upTo);
+      };
+      // A sink that takes writes while it flushes (`concurrentFlush`) is flushed in the background: the task
+      // goes on consuming, one flush at a time, and commits each flush's offsets once it resolved.
+      let backgroundFailure: { error: unknown } | undefined;
+      const settled = async () => {
+        await background;
+        if (backgroundFailure) throw backgroundFailure.error;
+      };
+      const commit = async (wait: boolean) => {
+        await settled();
+        if (pending.size === 0) return;
+        const flush = flushAndCommit([...pending.values()], unflushed, letters.mark());
         pending.clear();
         pendingSince = 0;
         unflushed = 0;
+        if (wait || !sink?.concurrentFlush) return flush;
+        background = flush.then(
+          () => (background = undefined),
+          (error: unknown) => {
+            backgroundFailure = { error };
+            background = undefined;
+          },
+        );
       };
 
       // The input lag is probed on a timer, not per poll: it costs broker round trips, and a task blocked in a
@@ -203,8 +224,9 @@ export function consumerRun(
           await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal })
         ).filter((r) => r.offset >= (handedOut.get(`${r.topic}\u0000${r.partition}`) ?? 0));
         for (const r of records) handedOut.set(`${r.topic}\u0000${r.partition}`, r.offset + 1);
+        if (backgroundFailure) throw backgroundFailure.error;
         if (records.length === 0) {
-          await commit();
+          await commit(false);
           allMetrics.forEach((m) => m.progressed());
           continue;
         }
@@ -242,13 +264,14 @@ export function consumerRun(
         // Counted from the first uncommitted record, so batches that all filter out still commit on time.
         if (pendingSince === 0) pendingSince = Date.now();
         const due = unflushed >= options.flushEvents || Date.now() - pendingSince >= options.flushIntervalMs;
-        if (!sink || due) await commit();
+        if (!sink || due) await commit(false);
         allMetrics.forEach((m) => m.progressed());
       }
       // Graceful stop: what was written is flushed and its offsets committed.
-      await commit();
+      await commit(true);
     } finally {
       await lagProbe?.stop();
+      await background;
       allMetrics.forEach((m) => m.up(false));
       // The consumer leaves its group first, whatever the plugins' closes do.
       closeError = await closeEach(logger, [
@@ -421,6 +444,8 @@ async function runChain(
  */
 class DeadLetterWriter {
   private window: (readonly ConsumedRecord[])[] = [];
+  /** Batches dropped from the front of the window so far. */
+  private dropped = 0;
   private readonly pipeline: string;
   private readonly task: string;
   private readonly producer: Producer;
@@ -437,8 +462,15 @@ class DeadLetterWriter {
     this.window.push(records);
   }
 
-  committed(): void {
-    this.window = [];
+  /** Where the window ends now: what a flush started now covers. */
+  mark(): number {
+    return this.dropped + this.window.length;
+  }
+
+  /** The batches up to `mark` are committed: their records can no longer be rejected. */
+  committed(mark: number): void {
+    this.window.splice(0, mark - this.dropped);
+    this.dropped = Math.max(this.dropped, mark);
   }
 
   /** Sends the dead letters durably and counts them on the failing stage (or `metrics` for all). */

@@ -32,7 +32,58 @@ const dropAll = defineProcessor({
   create: () => ({ process: () => [] }),
 });
 
+const sorted = (ns: readonly number[]) => [...ns].sort((a, b) => a - b);
+
 describe('delivery', () => {
+  it('keeps consuming while a sink that allows it flushes, and commits each flush once it is durable', async () => {
+    const written: number[] = [];
+    const durable: number[] = [];
+    let flushing = 0;
+    let writesDuringFlush = 0;
+    const slow = defineSink({
+      name: 'slow',
+      version: '1.0.0',
+      config: Type.Object({}),
+      create: () => {
+        let buffered: number[] = [];
+        return {
+          concurrentFlush: true,
+          async write(records) {
+            if (flushing > 0) writesDuringFlush++;
+            const ns = values(records);
+            written.push(...ns);
+            buffered.push(...ns);
+          },
+          async flush() {
+            const batch = buffered; // what was written before the call
+            buffered = [];
+            flushing++;
+            await new Promise((r) => setTimeout(r, 150));
+            durable.push(...batch);
+            flushing--;
+          },
+        };
+      },
+    });
+    const node = await startTestNode({
+      dir,
+      plugins: [countingSource(), slow],
+      pipeline: {
+        name: 'background',
+        sources: [{ name: 'src', plugin: 'counting', config: { total: 5000, perRead: 20, pauseMs: 2 } }],
+        sinks: [{ name: 'out', plugin: 'slow', inputs: ['src'] }],
+      },
+    });
+    try {
+      await until(() => durable.length >= 5000, 20_000);
+    } finally {
+      await node.stop();
+    }
+    expect(writesDuringFlush).toBeGreaterThan(0);
+    expect(sorted(durable)).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
+    expect(written).toHaveLength(5000);
+  });
+
   it('hands no event to the sink twice when its consumer rejoins the group and is sent records again', async () => {
     const sink = collectingSink();
     // As a Kafka consumer does after a rejoin: it goes back to the committed offsets and hands out again

@@ -21,6 +21,7 @@ export function orderSchemas(fields: readonly AvroField[] = ORDER_FIELDS): Strea
     keyFields: ['id'],
     sourceFields: [
       { name: 'lsn', type: ['null', 'long'], default: null },
+      { name: 'commitLsn', type: ['null', 'long'], default: null },
       { name: 'txId', type: ['null', 'long'], default: null },
     ],
   });
@@ -32,14 +33,22 @@ export interface ChangeOptions {
   readonly schema?: StreamSchemas;
   /** Overrides the row (after for c/u/r, before for d). */
   readonly row?: Record<string, unknown>;
-  /** The source block's lsn; null or a string to test bad versions. */
+  /** The source block's lsn and commitLsn; null or a string to test bad versions. */
   readonly lsn?: unknown;
+  /**
+   * The source block's commitLsn when it differs from `lsn`: a change of a transaction that committed later
+   * (its commit LSN) than the change was made (its LSN).
+   */
+  readonly commitLsn?: number;
   readonly table?: string;
 }
 
 let nextOffset = 0;
 
-/** A change event of `orders` for key `id` at `lsn`; `op` d deletes, t truncates, `tombstone` a null value. */
+/**
+ * A change event of `orders` for key `id` at `lsn` (and commit LSN `options.commitLsn ?? lsn`); `op` d deletes,
+ * t truncates, `tombstone` a null value.
+ */
 export function change(
   op: Operation | 'tombstone',
   id: number,
@@ -75,6 +84,8 @@ export function change(
           schema: 'public',
           table: options.table ?? 'orders',
           lsn: lsn as number,
+          // The version the sink keeps by default (commit order): the lsn unless the test gives its own.
+          commitLsn: options.commitLsn ?? (lsn as number),
           txId: 1,
         },
       },

@@ -32,10 +32,11 @@ interface MemoryIndex {
 
 /**
  * An in-memory {@link SearchEngine} that stands in for Elasticsearch and OpenSearch in UNIT TESTS ONLY (the
- * integration tests run against a real OpenSearch). It mimics what the sink relies on: external versioning
- * (a write whose version is not above the stored one, or a remembered delete's, answers 409
- * version_conflict_engine_exception), a delete of a missing document answers 404 not_found (and remembers
- * its version), and item order in responses. Tests script failures: per item (`itemHook`: 429, mapper
+ * integration tests run against the real engines). It mimics what the sink relies on: external versioning as
+ * the engines do it (`external_gte`, which the sink sends: a write whose version is below the stored one, or a
+ * remembered delete's, answers 409 version_conflict_engine_exception, an equal one applies; `external`: a
+ * write must be above it), a delete of a missing document answers 404 not_found (and remembers its version),
+ * and item order in responses. Tests script failures: per item (`itemHook`: 429, mapper
  * errors), per request (`requestHook`: throw a SearchEngineError), and can hold bulk calls (`gate`) to watch
  * how many are in flight. Mapping types are not checked.
  */
@@ -155,16 +156,24 @@ export class MemorySearchEngine implements SearchEngine {
       target = { documents: new Map(), tombstones: new Map(), properties: {}, settings: {} };
       this.indexes.set(action.index, target);
     }
+    if (action.versionType !== undefined && !['external', 'external_gte'].includes(action.versionType)) {
+      return {
+        status: 400,
+        error: {
+          type: 'illegal_argument_exception',
+          reason: `version_type [${action.versionType}] is not one this stand-in knows`,
+        },
+      };
+    }
     const stored = target.documents.get(action.id)?.version ?? target.tombstones.get(action.id);
-    if (action.versionType === 'external' && action.version !== undefined && stored !== undefined) {
-      if (action.version <= stored) {
-        return {
-          status: 409,
-          error: {
-            type: 'version_conflict_engine_exception',
-            reason: `[${action.id}]: version conflict, current version [${stored}] is higher or equal to the one provided [${action.version}]`,
-          },
-        };
+    if (action.version !== undefined && stored !== undefined) {
+      // As the engines' VersionType: external needs a higher version, external_gte a higher or equal one
+      // (for index and delete alike, against a document or a delete's tombstone).
+      if (action.versionType === 'external' && action.version <= stored) {
+        return conflict(action, stored, 'higher or equal to');
+      }
+      if (action.versionType === 'external_gte' && action.version < stored) {
+        return conflict(action, stored, 'higher than');
       }
     }
     if (action.action === 'index') {
@@ -177,6 +186,17 @@ export class MemorySearchEngine implements SearchEngine {
     if (action.version !== undefined) target.tombstones.set(action.id, action.version);
     return existed ? { status: 200, result: 'deleted' } : { status: 404, result: 'not_found' };
   }
+}
+
+/** The item a version conflict answers, worded as the engines word it. */
+function conflict(action: ParsedAction, stored: number, relation: string): BulkItemResult {
+  return {
+    status: 409,
+    error: {
+      type: 'version_conflict_engine_exception',
+      reason: `[${action.id}]: version conflict, current version [${stored}] is ${relation} the one provided [${action.version}]`,
+    },
+  };
 }
 
 /** Parses an NDJSON bulk body (index and delete actions). */

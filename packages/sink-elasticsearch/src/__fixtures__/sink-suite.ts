@@ -62,7 +62,7 @@ export function describeSinkIntegration(target: EngineUnderTest): void {
     metricValue(ctx.registry, `datamesh_plugin_elasticsearch_${name}`);
 
   describe(`elasticsearch sink on ${target.title}`, () => {
-    it('indexes, updates and deletes with the LSN as version; a replay in a new task changes nothing', async () => {
+    it('indexes, updates and deletes with the commit LSN as version; a replay in a new task changes nothing', async () => {
       const index = newIndex('replay');
       const records = [
         change('c', 1, 100),
@@ -81,11 +81,77 @@ export function describeSinkIntegration(target: EngineUnderTest): void {
         '3': { version: 105, source: { id: 3, customer: 'customer 3', qty: 105 } },
       });
 
+      // external_gte: the writes at the versions the index holds apply again, with the same content (and the
+      // delete again at its tombstone's version); the older ones are refused. The documents stay as they were.
       const replay = await run(index, [records]);
       expect(replay.rejections).toEqual([]);
       expect(await documentsOf(url, index)).toEqual(stored);
-      expect(await metric(replay.ctx, 'stale_writes_skipped_total')).toBe(3);
-      expect(await metric(replay.ctx, 'documents_indexed_total')).toBe(0);
+      // Record by record, so no compaction: every older write meets the engine and is refused there.
+      const oneByOne = await run(
+        index,
+        records.map((record) => [record]),
+      );
+      expect(oneByOne.rejections).toEqual([]);
+      expect(await documentsOf(url, index)).toEqual(stored);
+      // c 1@100 (the document has 102), c 2@101 (its delete's tombstone has 104), c 3@103 (the document has 105)
+      expect(await metric(oneByOne.ctx, 'stale_writes_skipped_total')).toBe(3);
+    });
+
+    it('applies the changes of a row in one transaction (one commit LSN) in order, in one batch and in two', async () => {
+      const index = newIndex('one-transaction');
+      // A transaction that committed at LSN 700 changed each row more than once (at LSNs 650 to 670): one version.
+      const first = (id: number) =>
+        change('u', id, 650, { commitLsn: 700, row: { id, customer: 'first', qty: 1 } });
+      const second = (id: number) =>
+        change('u', id, 660, { commitLsn: 700, row: { id, customer: 'second', qty: 2 } });
+      const removed = (id: number) => change('d', id, 660, { commitLsn: 700 });
+      const inserted = (id: number) =>
+        change('c', id, 670, { commitLsn: 700, row: { id, customer: 'again', qty: 3 } });
+      const { rejections, ctx } = await run(index, [
+        // One batch: the later change replaces the earlier one before it is sent. Row 4 is of an older transaction.
+        [first(1), second(1), change('c', 4, 600)],
+        [first(2), removed(4)],
+        // Two batches: the later change's equal version applies over the earlier one's document, and over the
+        // tombstone of row 4, which the transaction deleted and inserted again.
+        [second(2), first(3), inserted(4)],
+        [removed(3)], // a delete at the version of the update before it
+      ]);
+      expect(rejections).toEqual([]);
+      expect(await documentsOf(url, index)).toEqual({
+        '1': { version: 700, source: { id: 1, customer: 'second', qty: 2 } },
+        '2': { version: 700, source: { id: 2, customer: 'second', qty: 2 } },
+        '4': { version: 700, source: { id: 4, customer: 'again', qty: 3 } },
+      });
+      expect(await metric(ctx, 'stale_writes_skipped_total')).toBe(0);
+      expect(await metric(ctx, 'operations_compacted_total')).toBe(1);
+    });
+
+    it('keeps an update whose transaction committed after a snapshot chunk read the old row', async () => {
+      const index = newIndex('snapshot-race');
+      // A transaction updated the rows at LSN 500 and committed at 700. Meanwhile a snapshot chunk read the old
+      // rows and emitted them at its high watermark's commit LSN, 600. Versioned by the change's LSN (500) the
+      // update would be refused as older than the snapshot row and the index left stale.
+      const snapshotRow = (id: number) => change('r', id, 600, { row: { id, customer: 'before', qty: 1 } });
+      const update = (id: number) =>
+        change('u', id, 500, { commitLsn: 700, row: { id, customer: 'after', qty: 2 } });
+      const { rejections, ctx } = await run(index, [
+        [snapshotRow(1)],
+        [update(1)],
+        [snapshotRow(2), update(2)],
+      ]);
+      expect(rejections).toEqual([]);
+      const updated = {
+        '1': { version: 700, source: { id: 1, customer: 'after', qty: 2 } },
+        '2': { version: 700, source: { id: 2, customer: 'after', qty: 2 } },
+      };
+      expect(await documentsOf(url, index)).toEqual(updated);
+      expect(await metric(ctx, 'stale_writes_skipped_total')).toBe(0);
+
+      // The snapshot rows replayed in a new task (a restart from before them): older, refused, nothing changes.
+      const replay = await run(index, [[snapshotRow(1), snapshotRow(2)]]);
+      expect(replay.rejections).toEqual([]);
+      expect(await documentsOf(url, index)).toEqual(updated);
+      expect(await metric(replay.ctx, 'stale_writes_skipped_total')).toBe(2);
     });
 
     it('skips an older write that arrives after a newer one', async () => {
