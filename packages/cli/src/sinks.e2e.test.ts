@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { avroType, decodeWire, readSchemaId, SchemaRegistryClient, type AvroType } from '@datamesh/core';
@@ -446,4 +447,60 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
     expect(stdout).toContain('sink search (elasticsearch)');
     expect(stdout).toContain('sink published (kafka)');
   });
+
+  it('an output topic the sink may not write stops its task with an error that says which ACL to grant', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    try {
+      await db.query(`CREATE TABLE payments (id int PRIMARY KEY, amount int NOT NULL)`);
+      await db.query(`INSERT INTO payments VALUES (1, 10)`);
+    } finally {
+      await db.end();
+    }
+    const topic = `forbidden-${run}`;
+    const { Kafka, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = kafkajs;
+    const admin = new Kafka({ brokers: kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+    await admin.connect();
+    const acl = {
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName: topic,
+      resourcePatternType: ResourcePatternTypes.LITERAL,
+      principal: `User:${kafka.sasl.username}`,
+      host: '*',
+      operation: AclOperationTypes.ALL,
+      permissionType: AclPermissionTypes.DENY,
+    };
+    await admin.createAcls({ acl: [acl] });
+    await new Promise((r) => setTimeout(r, 1000)); // the broker applies ACLs from its metadata log
+    const { config, nodeEnv } = await setup('payments', 'payments', {
+      search: { url: opensearch.url, index: `payments-${run}` },
+      topic: {
+        topic,
+        cluster: { brokers: kafka.saslBrokers, sasl: { mechanism: 'scram-sha-256', ...kafka.sasl } },
+      },
+    });
+    const node = new MeshNodeProcess(['--config', config], nodeEnv);
+    try {
+      const url = await node.url(60_000);
+      type Health = { tasks: { id: string; state: string; restarts: number; lastError?: string }[] };
+      const failed = await eventually(async () => {
+        const health = (await (await fetch(`${url}/health`)).json()) as Health;
+        return health.tasks.find((t) => t.id.endsWith('.topic') && t.state === 'failed');
+      }, 60_000);
+      expect(failed.lastError).toMatch(new RegExp(`may not .*${topic}.*grant it`));
+      expect(failed.restarts).toBe(0); // halted: retrying cannot help until someone grants the ACL
+      expect(node.stderr + JSON.stringify(node.lines)).not.toContain(kafka.sasl.password);
+      // The pipeline's other sink goes on.
+      await eventually(async () =>
+        (await documents(opensearch.url, `payments-${run}`)).size === 1 ? true : undefined,
+      );
+    } finally {
+      node.child.kill('SIGTERM');
+      await node.exited;
+      await admin.deleteAcls({
+        filters: [{ ...acl, operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY }],
+      });
+      await admin.disconnect();
+    }
+  }, 180_000);
 });

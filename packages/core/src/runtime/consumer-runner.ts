@@ -33,6 +33,11 @@ export interface ConsumerRunOptions {
   readonly flushEvents: number;
   /** …or this long after the first unflushed event, whichever comes first. */
   readonly flushIntervalMs: number;
+  /**
+   * The ids of every consumer task of the pipeline. The first of them warns about replayed dead letters that
+   * name a task the pipeline no longer has (a stage renamed since): no task takes those.
+   */
+  readonly pipelineTasks?: readonly string[];
 }
 
 interface Stage {
@@ -235,6 +240,16 @@ export function consumerRun(
         const ours = records.filter(
           (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
         );
+        if (options.pipelineTasks?.[0] === planned.id) {
+          for (const r of records) {
+            const task = r.topic === replay ? r.headers[DEAD_LETTER_HEADER.task] : undefined;
+            if (task === undefined || options.pipelineTasks.includes(task)) continue;
+            logger.warn(
+              { task, replay: `${r.topic}/${r.partition}@${r.offset}`, tasks: options.pipelineTasks },
+              'a replayed dead letter names a task this pipeline does not have (a stage renamed?): no task takes it',
+            );
+          }
+        }
         const results = await runChain(
           ours,
           codec,

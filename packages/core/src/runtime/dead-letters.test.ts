@@ -389,4 +389,46 @@ describe('dead letters', () => {
       await node.stop();
     }
   });
+
+  it('warns about a replayed dead letter that names a task the pipeline no longer has', async () => {
+    const sink = rejectingSink({ name: 'collect' });
+    const warnings: Record<string, unknown>[] = [];
+    const { node, transport } = await startNode({
+      dir,
+      plugins: [tracedSource(), sink.plugin],
+      pipelines: [
+        {
+          name: 'renamed',
+          sources: [{ name: 'src', plugin: 'counting', config: { total: 5 } }],
+          sinks: [{ name: 'out', plugin: 'collect', inputs: ['src'] }],
+        },
+      ],
+      onLog: (line) => warnings.push(line),
+    });
+    try {
+      await until(() => sink.flushed.length >= 5, 15_000);
+      const [first] = await readTopic(
+        transport,
+        (await transport.listTopics()).find((t) => t.startsWith('src.'))!,
+      );
+      const producer = transport.producer();
+      await producer.send([
+        {
+          topic: replayTopic('renamed'),
+          key: first!.key,
+          value: first!.value,
+          headers: {
+            [DEAD_LETTER_HEADER.task]: 'renamed.old-name',
+            [DEAD_LETTER_HEADER.topic]: first!.topic,
+          },
+        },
+      ]);
+      await producer.close();
+      await until(() => warnings.some((w) => w['task'] === 'renamed.old-name'), 15_000);
+      expect(warnings.find((w) => w['task'] === 'renamed.old-name')?.['msg']).toMatch(/does not have/);
+      expect(sink.flushed).toHaveLength(5);
+    } finally {
+      await node.stop();
+    }
+  });
 });

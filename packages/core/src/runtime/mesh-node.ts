@@ -198,6 +198,7 @@ export class MeshNode {
           consumerRun(plan.name, task, services, {
             partitions: config.transport.partitions,
             ...config.tasks,
+            pipelineTasks: plan.tasks.map((t) => t.id),
           }),
           [plan.name, end.stage.name, end.plugin.name, end.plugin.kind],
         );

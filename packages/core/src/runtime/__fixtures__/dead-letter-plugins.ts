@@ -184,6 +184,8 @@ export async function startNode(options: {
   dir: string;
   plugins: readonly Plugin[];
   pipelines: readonly Record<string, unknown>[];
+  /** Receives the node's log lines (JSON); the log is silent without it. */
+  onLog?: (line: Record<string, unknown>) => void;
 }): Promise<RunningNode> {
   const registry = new PluginRegistry();
   for (const plugin of options.plugins) {
@@ -211,7 +213,14 @@ export async function startNode(options: {
     config,
     plans,
     transport,
-    logger: createLogger({ level: 'silent' }),
+    logger: options.onLog
+      ? createLogger({
+          level: 'warn',
+          destination: {
+            write: (line: string) => options.onLog!(JSON.parse(line) as Record<string, unknown>),
+          },
+        })
+      : createLogger({ level: 'silent' }),
   });
   return { node, transport };
 }
