@@ -228,9 +228,11 @@ describe('mesh topic tail', () => {
     expect(text.status).toBe(0);
     const lines = text.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^TOPIC +PARTITIONS +END OFFSETS$/);
-    expect(lines.slice(1).map((l) => l.split(/ +/)[0])).toEqual(['orders.orders']);
-    const offsets = lines[1]!.split(/ +/).slice(2).map(Number);
-    expect(lines[1]!.split(/ +/)[1]).toBe('4');
+    // The pipeline's dead-letter topic is listed (empty); its replay topic is internal.
+    expect(lines.slice(1).map((l) => l.split(/ +/)[0])).toEqual(['datamesh.dlq.demo', 'orders.orders']);
+    const ordersLine = lines.find((l) => l.startsWith('orders.orders '))!;
+    const offsets = ordersLine.split(/ +/).slice(2).map(Number);
+    expect(ordersLine.split(/ +/)[1]).toBe('4');
     expect(offsets.reduce((a, b) => a + b, 0)).toBe(generated);
 
     const json = mesh(['topic', 'tail', '--list', '--all', '--json', '--data-dir', dataDir], env);
@@ -239,6 +241,7 @@ describe('mesh topic tail', () => {
       topics: { name: string; partitions: number; endOffsets: number[] }[];
     };
     expect(topics.map((t) => t.name)).toContain('__datamesh_positions');
+    expect(topics.map((t) => t.name)).toContain('datamesh.dlq.demo.replay');
     expect(topics.find((t) => t.name === 'orders.orders')).toEqual({
       name: 'orders.orders',
       partitions: 4,

@@ -145,6 +145,26 @@ describe('BulkWriter', () => {
     expect(await metric('bulk_requests_total', { outcome: 'ok' })).toBe(1);
   });
 
+  it('retries items the engine failed on its side (5xx), and dead-letters only what is the document’s fault (4xx)', async () => {
+    const { engine, writer, op } = await setup({ concurrency: 1 });
+    let failures = 1;
+    engine.itemHook = (action) =>
+      action.id === '2' && failures-- > 0
+        ? { status: 500, error: { type: 'node_not_connected_exception', reason: 'node left while indexing' } }
+        : action.id === '4'
+          ? {
+              status: 400,
+              error: { type: 'mapper_parsing_exception', reason: 'failed to parse field [qty]' },
+            }
+          : undefined;
+    for (let id = 1; id <= 4; id++) await writer.add(op('c', id, id));
+    await writer.flush();
+    expect(Object.keys(engine.documents('orders')).sort()).toEqual(['1', '2', '3']);
+    expect(writer.takeRejections().map((r) => r.error.message)).toEqual([
+      expect.stringMatching(/mapper_parsing_exception.*"4"|"4".*mapper_parsing_exception/),
+    ]);
+  });
+
   it('retries whole requests on network errors and 5xx', async () => {
     const { engine, writer, op, metric } = await setup();
     const failures = [

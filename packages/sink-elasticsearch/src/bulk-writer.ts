@@ -14,8 +14,15 @@ export interface BulkWriterOptions {
   readonly metrics: SinkMetrics;
 }
 
-/** Item statuses and error types that may pass: the engine was busy or a shard unavailable. */
-const RETRYABLE_ITEM_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Item failures that may pass: the engine was busy (429) or failed on its side (5xx: a shard unavailable, a
+ * node gone, a timeout under load). Only a 4xx is the document's fault and goes to the dead-letter topic; a
+ * 5xx that never passes keeps the task retrying (with a warning), which is visible, where dead-lettering would
+ * silently leave the index behind.
+ */
+function retryableItemStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
 const RETRYABLE_ITEM_TYPES = new Set([
   'es_rejected_execution_exception',
   'rejected_execution_exception',
@@ -270,10 +277,7 @@ export class BulkWriter {
         else indexed++;
       } else if (status === 409 && type === 'version_conflict_engine_exception') {
         stale++;
-      } else if (
-        RETRYABLE_ITEM_STATUS.has(status) ||
-        (type !== undefined && RETRYABLE_ITEM_TYPES.has(type))
-      ) {
+      } else if (retryableItemStatus(status) || (type !== undefined && RETRYABLE_ITEM_TYPES.has(type))) {
         retry.push({ operation, item });
       } else {
         rejected++;

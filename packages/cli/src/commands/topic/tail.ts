@@ -16,7 +16,7 @@ export default class TopicTail extends MeshCommand {
   static override description =
     'Opens the embedded log read-only (a running node keeps writing), decodes each record with its registered Avro ' +
     'schema and prints one JSON line per event. Stops after --limit events, or at the end of the topic unless --follow. ' +
-    'With --list, prints the topics with their partition count and end offsets instead (internal __* topics with --all).';
+    'With --list, prints the topics with their partition count and end offsets instead (internal ones — __* and the dead-letter replay topics — with --all).';
   static override examples = [
     '<%= config.bin %> topic tail orders.orders --data-dir .datamesh/demo',
     '<%= config.bin %> topic tail orders.orders --follow --limit 100',
@@ -38,7 +38,7 @@ export default class TopicTail extends MeshCommand {
     }),
     all: Flags.boolean({
       char: 'a',
-      description: 'With --list, also list internal topics (__*).',
+      description: 'With --list, also list internal topics (__* and datamesh.dlq.*.replay).',
       dependsOn: ['list'],
     }),
   };
@@ -133,6 +133,7 @@ export default class TopicTail extends MeshCommand {
 }
 
 /** Topics the node keeps for itself: positions, offsets, state changelogs. */
+/** The runtime's own topics: `__*` (positions, state, registry, catalog) and each pipeline's replay topic. */
 function isInternal(topic: string): boolean {
-  return topic.startsWith('__');
+  return topic.startsWith('__') || /^datamesh\.dlq\..+\.replay$/.test(topic);
 }
