@@ -7,15 +7,7 @@ import {
   type AvroRecordSchema,
 } from '@datamesh/core';
 import { documentConverter, documentId, documentIdConverter } from './documents.js';
-
-const decimal = (precision: number, scale: number) => ({
-  type: 'bytes',
-  logicalType: 'decimal',
-  precision,
-  scale,
-});
-const nullable = (type: unknown) => ['null', type];
-const field = (name: string, type: unknown): AvroField => ({ name, type: type as AvroField['type'] });
+import { decimal, field, nullable } from './__fixtures__/avro-fields.js';
 
 const row = (fields: AvroField[], keyFields = [fields[0]!.name]): AvroRecordSchema =>
   rowSchemaOf(envelopeSchemas({ name: 'shop.public.things', fields, keyFields }).valueSchema);

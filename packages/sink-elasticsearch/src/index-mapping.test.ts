@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { envelopeSchemas, rowSchemaOf, type AvroField, type AvroRecordSchema } from '@datamesh/core';
 import { mappingChanges, mappingFor, type Properties } from './index-mapping.js';
+import { decimal, field, nullable } from './__fixtures__/avro-fields.js';
 
 // Column schemas as the Postgres connector writes them (see connector-postgres's type-mapping tests), nullable
 // as it makes every column but the key, and a few Debezium (`connect.name`) and Avro shapes besides.
-const decimal = (precision: number, scale: number) => ({
-  type: 'bytes',
-  logicalType: 'decimal',
-  precision,
-  scale,
-});
-const nullable = (type: unknown) => ['null', type];
-const field = (name: string, type: unknown): AvroField => ({ name, type: type as AvroField['type'] });
 
 const ADDRESS = {
   type: 'record',

@@ -15,15 +15,7 @@ import { documentConverter, documentId } from '../documents.js';
 import { mappingChanges, mappingFor, type MappingOptions, type Properties } from '../index-mapping.js';
 import { engineUrl, type EngineUnderTest } from './engines.js';
 import { deleteIndexes, request, send, uniqueIndex } from './search-index.js';
-
-const decimal = (precision: number, scale: number) => ({
-  type: 'bytes',
-  logicalType: 'decimal',
-  precision,
-  scale,
-});
-const nullable = (type: unknown) => ['null', type];
-const field = (name: string, type: unknown): AvroField => ({ name, type: type as AvroField['type'] });
+import { decimal, field, nullable } from './avro-fields.js';
 
 const address = (extra: AvroField[] = []) => ({
   type: 'record',
