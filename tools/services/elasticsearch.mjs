@@ -16,10 +16,10 @@ import {
   stopDaemon,
   waitUntilReady,
 } from './lib/daemon.mjs';
-import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
+import { compileLauncher, java17, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, logDir } from './lib/paths.mjs';
 import { assertPortFree } from './lib/ports.mjs';
-import { ServiceError, capture, log } from './lib/system.mjs';
+import { log } from './lib/system.mjs';
 
 export const name = 'elasticsearch';
 export const description =
@@ -67,21 +67,6 @@ function installed() {
     existsSync(join(classes, ...MAIN_CLASS.split('.')) + '.class') &&
     launcherCompiled({ source: MAIN_SOURCE, classes })
   );
-}
-
-/** The java binary, checked to be 17 or newer (the server's classes are Java 17). */
-function java17() {
-  const java = javaBinary();
-  const { status, stdout, stderr } = capture(java, ['-version']);
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${stderr}${stdout}`);
-  const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : NaN;
-  if (status !== 0 || !(major >= 17)) {
-    throw new ServiceError(
-      `${java} is not Java 17 or newer (${(stderr || stdout).split('\n')[0]?.trim() || `exit ${status}`}): ` +
-        'install a JDK 17 (Debian: openjdk-17-jdk-headless) or point JAVA_HOME at one',
-    );
-  }
-  return java;
 }
 
 export async function install() {

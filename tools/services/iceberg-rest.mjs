@@ -18,10 +18,10 @@ import {
   stopDaemon,
   waitUntilReady,
 } from './lib/daemon.mjs';
-import { compileLauncher, javaBinary, launcherCompiled, resolveJars } from './lib/maven.mjs';
+import { compileLauncher, java17, launcherCompiled, resolveJars } from './lib/maven.mjs';
 import { cacheDir, dataDir, dataRoot, logDir } from './lib/paths.mjs';
 import { assertPortFree } from './lib/ports.mjs';
-import { ServiceError, capture, log } from './lib/system.mjs';
+import { log } from './lib/system.mjs';
 
 export const name = 'iceberg-rest';
 export const description =
@@ -115,22 +115,6 @@ function paths() {
     tmp: join(data, 'tmp'),
     logs: logDir(name),
   };
-}
-
-/** The java to run with, checked to be 17 or newer (the fixture's jars are built for 17). */
-function java17() {
-  const java = javaBinary();
-  const { status, stdout, stderr } = capture(java, ['-version']);
-  // `openjdk version "17.0.15" 2025-04-15` (older JVMs: "1.8.0_…")
-  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${stderr}${stdout}`);
-  const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : NaN;
-  if (status !== 0 || !(major >= 17)) {
-    throw new ServiceError(
-      `${java} is not Java 17 or newer (${(stderr || stdout).split('\n')[0]?.trim() || `exit ${status}`}): ` +
-        'install a JDK 17 (Debian: openjdk-17-jdk-headless) or point JAVA_HOME at one',
-    );
-  }
-  return java;
 }
 
 function installed() {

@@ -98,6 +98,22 @@ export function javaBinary(javaHome = process.env.JAVA_HOME) {
   return java;
 }
 
+/** The java to run with, checked to be 17 or newer (for servers whose jars are built for Java 17). */
+export function java17() {
+  const java = javaBinary();
+  const { status, stdout, stderr } = capture(java, ['-version']);
+  // `openjdk version "17.0.15" 2025-04-15` (older JVMs: "1.8.0_…")
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${stderr}${stdout}`);
+  const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : NaN;
+  if (status !== 0 || !(major >= 17)) {
+    throw new ServiceError(
+      `${java} is not Java 17 or newer (${(stderr || stdout).split('\n')[0]?.trim() || `exit ${status}`}): ` +
+        'install a JDK 17 (Debian: openjdk-17-jdk-headless) or point JAVA_HOME at one',
+    );
+  }
+  return java;
+}
+
 function sourceHash(source) {
   return createHash('sha256').update(readFileSync(source)).digest('hex');
 }
