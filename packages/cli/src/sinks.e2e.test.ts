@@ -157,6 +157,23 @@ function avroDecoder(registryUrl: string) {
   };
 }
 
+/** A ledger-shaped table's rows in id order, and as JSON `[id, ver, note]` triples (ids as text, as document ids). */
+async function ledgerRows(db: pg.Client, table: string) {
+  const { rows } = await db.query<{ id: number; ver: string; note: string }>(
+    `SELECT id, ver, note FROM ${table} ORDER BY id`,
+  );
+  return { rows, text: JSON.stringify(rows.map((r) => [String(r.id), Number(r.ver), r.note])) };
+}
+
+/** A ledger-shaped index's documents in the same form as `ledgerRows`' text. */
+async function ledgerIndex(index: string): Promise<string> {
+  return JSON.stringify(
+    [...(await documents(opensearch.url, index)).entries()]
+      .map(([id, d]) => [id, d['ver'], d['note']] as const)
+      .sort((a, b) => Number(a[0]) - Number(b[0])),
+  );
+}
+
 async function metric(url: string, pattern: RegExp): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const match = text.split('\n').find((l) => pattern.test(l));
@@ -327,16 +344,8 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
       await generator.stop();
       const last = new MeshNodeProcess(['--config', config], nodeEnv);
       await last.url(60_000);
-      const { rows } = await db.query<{ id: number; ver: string; note: string }>(
-        `SELECT id, ver, note FROM ledger ORDER BY id`,
-      );
-      const table = JSON.stringify(rows.map((r) => [String(r.id), Number(r.ver), r.note]));
-      const indexed = async () =>
-        JSON.stringify(
-          [...(await documents(opensearch.url, index)).entries()]
-            .map(([id, d]) => [id, d['ver'], d['note']] as const)
-            .sort((a, b) => Number(a[0]) - Number(b[0])),
-        );
+      const { rows, text: table } = await ledgerRows(db, 'ledger');
+      const indexed = () => ledgerIndex(index);
       const lines = async (): Promise<Line[]> =>
         (await topicRecords(topic)).map((r) => {
           const value = r.value === null ? null : (JSON.parse(r.value.toString('utf8')) as Omit<Line, 'key'>);
@@ -441,16 +450,8 @@ describe('Postgres → Kafka → Elasticsearch sink (OpenSearch) and Kafka sink'
       const waiting = await metric(url, /^datamesh_input_lag_events\{.*stage="search"/);
       await proxy.open();
       await generator.stop();
-      const { rows } = await db.query<{ id: number; ver: string; note: string }>(
-        `SELECT id, ver, note FROM outage ORDER BY id`,
-      );
-      const table = JSON.stringify(rows.map((r) => [String(r.id), Number(r.ver), r.note]));
-      const indexed = async () =>
-        JSON.stringify(
-          [...(await documents(opensearch.url, index)).entries()]
-            .map(([id, d]) => [id, d['ver'], d['note']] as const)
-            .sort((a, b) => Number(a[0]) - Number(b[0])),
-        );
+      const { text: table } = await ledgerRows(db, 'outage');
+      const indexed = () => ledgerIndex(index);
       await eventually(async () => ((await indexed()) === table ? true : undefined), 120_000).catch(
         () => undefined,
       );
