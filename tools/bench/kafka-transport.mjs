@@ -8,9 +8,10 @@
 // Needs the broker of tools/services (`node tools/services/cli.mjs up kafka`), its jars (kafka-tools, log4j)
 // and a java on PATH (or JAVA_HOME). Every measured client runs in a process of its own: ours in a child Node
 // process (this file, with --child produce|consume), Java in its JVM, so no figure includes another's CPU.
+import { quietLog4j } from './lib/java-tools.mjs';
 import { fmt, printTable } from './lib/report.mjs';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -108,21 +109,7 @@ async function runParent() {
     process.exit(1);
   }
   const work = mkdtempSync(join(tmpdir(), 'datamesh-bench-kafka-transport-'));
-  const log4j = join(work, 'log4j2.properties');
-  writeFileSync(
-    log4j,
-    [
-      'status = error',
-      'appender.console.type = Console',
-      'appender.console.name = STDERR',
-      'appender.console.target = SYSTEM_ERR',
-      'appender.console.layout.type = PatternLayout',
-      'appender.console.layout.pattern = %p %m (%c)%n',
-      'rootLogger.level = WARN',
-      'rootLogger.appenderRef.stderr.ref = STDERR',
-      '',
-    ].join('\n'),
-  );
+  const log4j = quietLog4j(work);
   const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
   const jvm = {
     java,

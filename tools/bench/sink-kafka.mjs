@@ -18,7 +18,7 @@
 //     --transactional-id and --transaction-duration-ms = the mean time between our commits in the first run),
 //     into a fresh topic with as many partitions.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,7 @@ import {
   metricSum,
   requireBuilt,
 } from './lib/mesh-node.mjs';
+import { quietLog4j } from './lib/java-tools.mjs';
 import { fmt, printTable } from './lib/report.mjs';
 import { figureRows, loadText, machineText } from './lib/run-figures.mjs';
 
@@ -125,21 +126,7 @@ async function prepareJava(work) {
       `no kafka-tools jar in ${lib}: run \`node tools/services/cli.mjs up kafka\` once to fetch it`,
     );
   }
-  const log4j = join(work, 'log4j2.properties');
-  writeFileSync(
-    log4j,
-    [
-      'status = error',
-      'appender.console.type = Console',
-      'appender.console.name = STDERR',
-      'appender.console.target = SYSTEM_ERR',
-      'appender.console.layout.type = PatternLayout',
-      'appender.console.layout.pattern = %p %m (%c)%n',
-      'rootLogger.level = WARN',
-      'rootLogger.appenderRef.stderr.ref = STDERR',
-      '',
-    ].join('\n'),
-  );
+  const log4j = quietLog4j(work);
   return {
     java: javaBinary(),
     timeBin: existsSync('/usr/bin/time') ? '/usr/bin/time' : null,
