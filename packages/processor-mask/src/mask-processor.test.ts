@@ -20,7 +20,7 @@ function change(op: 'c' | 'u' | 'd', before: Row | null, after: Row | null): Cha
 async function mask(config: unknown, events: readonly ChangeEvent[]): Promise<readonly ChangeEvent[]> {
   const ctx = await createTestContext({ plugin: 'mask' });
   const task = await maskProcessor.create(parseConfig(maskProcessor.config, config), ctx);
-  return task.process(events);
+  return task.process(events, 'customers');
 }
 
 const row = { id: 1, email: 'ada@example.com', name: 'Ada', phone: null };

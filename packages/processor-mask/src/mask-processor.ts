@@ -75,7 +75,11 @@ export const maskProcessor = defineProcessor({
       inputs: [{ input: input.name, field: `after.${name}` }],
       ...(masked.has(name) ? { transform: cfg.method === 'hash' ? 'hmac-sha256' : 'redact' } : {}),
     }));
-    return { keySchema: input.keySchema, valueSchema: input.valueSchema, lineage };
+    // Masking reads the masked columns of both row images.
+    const consumes = cfg.fields.flatMap((name) =>
+      ['before', 'after'].map((image) => ({ input: input.name, field: `${image}.${name}` })),
+    );
+    return { keySchema: input.keySchema, valueSchema: input.valueSchema, lineage, consumes };
   },
   create(cfg) {
     const mask =

@@ -3,6 +3,8 @@ import { describe, it } from 'vitest';
 import {
   avroType,
   isPlugin,
+  recordFields,
+  rowSchemaOf,
   OPERATIONS,
   parseConfig,
   type AvroSchema,
@@ -674,8 +676,13 @@ export interface ProcessorCheckOptions<S extends TSchema = TSchema> {
   /** The config input (defaults are applied), or a function returning it. */
   readonly config: unknown;
   readonly inputs: readonly ProcessorInput[];
-  /** Events to process (valid for the first input's schemas when there is one input). */
+  /** Events to process, as from the first input (valid for its schemas when there is one input). */
   readonly events: readonly ChangeEvent[];
+  /**
+   * For processors with several inputs: batches to process in this order, each from a named input, instead of
+   * `events`. Every output of every batch must match the planned schemas.
+   */
+  readonly batches?: readonly { readonly input: string; readonly events: readonly ChangeEvent[] }[];
   /** Input lists `plan` must refuse with a PlanError. */
   readonly badInputs?: readonly (readonly ProcessorInput[])[];
 }
@@ -685,6 +692,7 @@ export const PROCESSOR_CHECKS = [
   'config accepted',
   'invalid configs',
   'plan',
+  'consumed fields declared',
   'plan refuses bad inputs',
   'outputs match plan',
 ] as const;
@@ -736,6 +744,48 @@ export async function checkProcessorPlan<S extends TSchema>(
   }
 }
 
+const ENVELOPE_FIELDS = new Set(['before', 'after', 'op', 'source', 'ts_ms']);
+
+/**
+ * `plan` lists the input fields it reads (`consumes`), each naming one of the inputs and a field the input has:
+ * `op`, `ts_ms`, `source.<field>`, `before.<column>` or `after.<column>` (nested paths below a column allowed).
+ */
+export async function checkProcessorConsumes<S extends TSchema>(
+  options: ProcessorCheckOptions<S>,
+): Promise<void> {
+  const check = 'consumed fields declared';
+  const { plan } = planFor(check, options);
+  if (!Array.isArray(plan.consumes)) {
+    fail(check, 'the plan has no `consumes` array: list every input field the processor reads');
+  }
+  const inputs = new Map(options.inputs.map((input) => [input.name, input]));
+  for (const [i, consumed] of plan.consumes!.entries()) {
+    const input = inputs.get(consumed.input);
+    if (!input) {
+      fail(
+        check,
+        `consumes #${i} names input "${consumed.input}", which is not one of ${show([...inputs.keys()])}`,
+      );
+    }
+    const [head, column] = String(consumed.field).split('.');
+    if (!ENVELOPE_FIELDS.has(head!)) {
+      fail(
+        check,
+        `consumes #${i} names "${consumed.field}", which is not under ${show([...ENVELOPE_FIELDS])}`,
+      );
+    }
+    if (head === 'before' || head === 'after') {
+      const columns = recordFields(rowSchemaOf(input!.valueSchema)).map((f) => f.name);
+      if (column === undefined || !columns.includes(column)) {
+        fail(
+          check,
+          `consumes #${i} names "${consumed.field}", but ${input!.name} has no column "${column ?? ''}"`,
+        );
+      }
+    }
+  }
+}
+
 /** `plan` throws a PlanError for each list of bad inputs. */
 export async function checkProcessorBadInputs<S extends TSchema>(
   options: ProcessorCheckOptions<S>,
@@ -777,15 +827,16 @@ export async function checkProcessorOutputs<S extends TSchema>(
   const types = schemaProblems(check, 'the planned output', plan);
   const ctx = await createTestContext({ plugin: options.plugin.name, stage: 'conformance' });
   const task = await options.plugin.create(config, ctx);
-  const original = structuredClone(options.events);
-  let outputs: readonly ChangeEvent[];
+  const batches = options.batches ?? [{ input: only?.name ?? 'input', events: options.events }];
+  const original = structuredClone(batches);
+  const outputs: ChangeEvent[] = [];
   try {
-    outputs = await task.process(options.events);
+    for (const batch of batches) outputs.push(...(await task.process(batch.events, batch.input)));
   } finally {
     await task.close?.();
     ctx.abortController.abort();
   }
-  if (!isDeepStrictEqual(options.events, original)) {
+  if (!isDeepStrictEqual(batches, original)) {
     fail(check, 'process() changed its input events (they may be shared with other stages)');
   }
   const problems: string[] = [];
@@ -999,6 +1050,7 @@ export function describeProcessorConformance<S extends TSchema>(
     register('config accepted', waivers, () => checkConfigAccepted(options.plugin, options.config));
     register('invalid configs', waivers, () => checkInvalidConfigs(options.plugin, options.invalidConfigs));
     register('plan', waivers, () => checkProcessorPlan(options));
+    register('consumed fields declared', waivers, () => checkProcessorConsumes(options));
     register('plan refuses bad inputs', waivers, () => checkProcessorBadInputs(options));
     register('outputs match plan', waivers, () => checkProcessorOutputs(options));
   });

@@ -64,8 +64,22 @@ export interface FieldLineage {
   readonly transform?: string;
 }
 
+/**
+ * An input field a processor reads (`after.amount`, `before.id`, `op`, `source.table`): what lets the control
+ * plane tell which source fields a pipeline really uses, and which schema changes cannot affect it.
+ */
+export interface ConsumedField {
+  readonly input: string;
+  readonly field: string;
+}
+
 export interface ProcessorPlan extends StreamSchemas {
   readonly lineage: readonly FieldLineage[];
+  /**
+   * Every input field the processor reads, for its output or its decisions (a filter's condition, a join's
+   * key). Optional in the type for plugins built against contract 1.0; the conformance suite requires it.
+   */
+  readonly consumes?: readonly ConsumedField[];
 }
 
 /**
@@ -89,8 +103,14 @@ export class PlanError extends Error {
 }
 
 export interface ProcessorTask {
-  /** Transforms a batch; may drop, change or add events. */
-  process(events: readonly ChangeEvent[]): readonly ChangeEvent[] | Promise<readonly ChangeEvent[]>;
+  /**
+   * Transforms a batch; may drop, change or add events. `input` names the input the events come from, as
+   * `plan` saw it (`ProcessorInput.name`): a processor with several inputs (union, join) tells them apart by it.
+   */
+  process(
+    events: readonly ChangeEvent[],
+    input: string,
+  ): readonly ChangeEvent[] | Promise<readonly ChangeEvent[]>;
   close?(): Promise<void>;
 }
 

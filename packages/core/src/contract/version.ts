@@ -2,7 +2,8 @@
  * The plugin contract version. A plugin records the version it was built against; the registry
  * accepts it when the major matches and the plugin's minor is not newer than ours.
  */
-export const CONTRACT_VERSION = '1.0.0';
+// 1.1: `ProcessorTask.process` is told the input of its events; `ProcessorPlan.consumes` lists the fields read.
+export const CONTRACT_VERSION = '1.1.0';
 
 /** The brand carried by every plugin value. Discovery checks it, never `instanceof`. */
 export const PLUGIN_BRAND = '@datamesh/Plugin';

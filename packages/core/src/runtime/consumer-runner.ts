@@ -159,6 +159,9 @@ export function consumerRun(
         task: planned.id,
       });
       const first = planned.chain[0];
+      // A processor is told which of its inputs a batch came from, by the name its plan saw.
+      const inputRefs = new Map(planned.inputs.map((i) => [i.topic, i.ref]));
+      const inputOf = (topic: string) => inputRefs.get(topic) ?? topic;
       const receiver: Receiver = {
         failure: first
           ? { stage: first.stage.name, plugin: first.plugin.name, kind: 'processor', task: planned.id }
@@ -250,16 +253,15 @@ export function consumerRun(
             );
           }
         }
-        const results = await runChain(
-          ours,
-          codec,
+        const results = await runChain(ours, codec, {
           stages,
           chainSchema,
           letters,
-          planned.id,
+          task: planned.id,
           replay,
           receiver,
-        );
+          inputOf,
+        });
         if (sink) {
           end.received(results.length);
           unflushed += results.length;
@@ -376,15 +378,21 @@ interface Receiver {
  * came from. A record a processor fails on is dead-lettered and yields nothing. Metrics are summed per
  * stage and recorded once per batch: recording them per record cost about a tenth of a fused task's CPU.
  */
+interface Chain {
+  readonly stages: readonly Stage[];
+  readonly chainSchema: StreamSchemas | undefined;
+  readonly letters: DeadLetterWriter;
+  readonly task: string;
+  readonly replay: string;
+  readonly receiver: Receiver;
+  /** The planned input name of a topic the task reads. */
+  readonly inputOf: (topic: string) => string;
+}
+
 async function runChain(
   records: readonly ConsumedRecord[],
   codec: EventCodec,
-  stages: readonly Stage[],
-  chainSchema: StreamSchemas | undefined,
-  letters: DeadLetterWriter,
-  task: string,
-  replay: string,
-  receiver: Receiver,
+  { stages, chainSchema, letters, task, replay, receiver, inputOf }: Chain,
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   const received = new Array<number>(stages.length).fill(0);
@@ -409,13 +417,16 @@ async function runChain(
         failed.push({ position, failure: { ...receiver.failure, error } });
         continue;
       }
+      const topic =
+        record.topic === replay ? (record.headers[DEAD_LETTER_HEADER.topic] ?? record.topic) : record.topic;
       let events: readonly ChangeEvent[] = [decoded.event];
+      let input = inputOf(topic);
       for (let i = 0; i < stages.length && events.length > 0; i++) {
         const stage = stages[i]!;
         const started = performance.now();
         received[i]! += events.length;
         try {
-          const result = stage.process(events);
+          const result = stage.process(events, input);
           events = result instanceof Promise ? await result : result;
         } catch (error) {
           stage.metrics.failed();
@@ -429,10 +440,9 @@ async function runChain(
         }
         emitted[i]! += events.length;
         seconds[i]! += performance.now() - started;
+        input = stage.name;
       }
       const schema = chainSchema ?? decoded.schema;
-      const topic =
-        record.topic === replay ? (record.headers[DEAD_LETTER_HEADER.topic] ?? record.topic) : record.topic;
       for (const event of events) out.push({ event, position, schema, topic });
     }
     if (failed.length > 0) {
