@@ -30,6 +30,7 @@ export * from './pipeline/source-document.js';
 export * from './pipeline/planner.js';
 export * from './state/changelog-map.js';
 export * from './state/state-store.js';
+export * from './state/task-state-store.js';
 export * from './runtime/event-codec.js';
 export * from './runtime/dead-letters.js';
 export * from './catalog/topic-catalog.js';

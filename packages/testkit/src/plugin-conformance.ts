@@ -813,7 +813,9 @@ export async function checkProcessorOutputs<S extends TSchema>(
 ): Promise<void> {
   const check = 'outputs match plan';
   const { plan, config } = planFor(check, options);
-  if (options.events.length === 0) fail(check, 'give at least one event to process');
+  if ((options.batches ?? [{ events: options.events }]).every((b) => b.events.length === 0)) {
+    fail(check, 'give at least one event to process');
+  }
   const [only] = options.inputs;
   if (only && options.inputs.length === 1) {
     const types = schemaProblems(check, `input "${only.name}"`, only);
@@ -825,7 +827,11 @@ export async function checkProcessorOutputs<S extends TSchema>(
     }
   }
   const types = schemaProblems(check, 'the planned output', plan);
-  const ctx = await createTestContext({ plugin: options.plugin.name, stage: 'conformance' });
+  const ctx = await createTestContext({
+    plugin: options.plugin.name,
+    stage: 'conformance',
+    inputs: options.inputs,
+  });
   const task = await options.plugin.create(config, ctx);
   const batches = options.batches ?? [{ input: only?.name ?? 'input', events: options.events }];
   const original = structuredClone(batches);

@@ -7,6 +7,7 @@ import {
   type LoggerOptions,
   type PluginContext,
   type Position,
+  type ProcessorInput,
   type SchemaAccess,
   type StateStore,
 } from '@datamesh/core';
@@ -26,6 +27,8 @@ export interface TestContextOptions {
   readonly state?: Readonly<Record<string, unknown>>;
   /** What `ctx.checkpoints.committed()` returns (as if the runtime had stored it). */
   readonly committed?: Position;
+  /** A processor's inputs, as `ctx.inputs` (the runtime passes those its plan saw). */
+  readonly inputs?: readonly ProcessorInput[];
 }
 
 /** A PluginContext for tests, with handles to what a test asserts on. */
@@ -47,7 +50,8 @@ export interface MemoryStateStore extends StateStore {
 export function createMemoryStateStore(initial: Readonly<Record<string, unknown>> = {}): MemoryStateStore {
   const map = new Map<string, unknown>(Object.entries(structuredClone(initial)));
   return {
-    get: <T>(key: string) => map.get(key) as T | undefined,
+    // A copy out too, as a store that reads JSON back gives one.
+    get: <T>(key: string) => structuredClone(map.get(key)) as T | undefined,
     async put(key, value) {
       // Stored as the changelog would store it: a copy, so later mutation by the plugin is not state.
       map.set(key, structuredClone(value));
@@ -55,7 +59,11 @@ export function createMemoryStateStore(initial: Readonly<Record<string, unknown>
     async delete(key) {
       map.delete(key);
     },
-    entries: () => map.entries(),
+    // In key order, as a processor's store answers them.
+    *entries(prefix = '') {
+      const keys = [...map.keys()].filter((k) => k.startsWith(prefix)).sort();
+      for (const key of keys) yield [key, structuredClone(map.get(key))] as [string, unknown];
+    },
     snapshot: () => Object.fromEntries(map),
   };
 }
@@ -83,6 +91,7 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     state: createMemoryStateStore(options.state),
     checkpoints: { committed: async () => committed },
     signal: abortController.signal,
+    ...(options.inputs ? { inputs: options.inputs } : {}),
     registry,
     abortController,
     setCommitted(position) {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import type { AvroSchema, CompatibilityMode } from '../schema/avro.js';
+import type { AvroRecordSchema, AvroSchema, CompatibilityMode } from '../schema/avro.js';
 import type { Transport } from '../transport/transport.js';
 
 export type { Logger };
@@ -43,20 +43,29 @@ export interface SchemaAccess {
 }
 
 /**
- * A durable key-value store private to one task. Writes go to a changelog in the transport,
- * so the state survives restarts and can move between nodes.
+ * A durable key-value store private to one stage. A stateful processor's store is local (SQLite) and backed by
+ * a compacted changelog topic, so the state survives restarts and can move between nodes: reads see every
+ * write at once, and writes become durable together before the input offsets that led to them are committed.
  */
 export interface StateStore {
   get<T = unknown>(key: string): T | undefined;
   put(key: string, value: unknown): Promise<void>;
   delete(key: string): Promise<void>;
-  entries(): IterableIterator<[string, unknown]>;
+  /** Entries whose key starts with `prefix` (all when absent); in key order for a processor's store. */
+  entries(prefix?: string): IterableIterator<[string, unknown]>;
 }
 
 /** The durable position of a source task: what the runtime stored after the transport acknowledged. */
 export interface Checkpoints {
   /** The last position whose events are durable in the transport, if any. */
   committed(): Promise<Position | undefined>;
+}
+
+/** An input of a processor: the name it goes by (`ProcessorInput.name`) and its schemas. */
+export interface ProcessorInputSchemas {
+  readonly name: string;
+  readonly keySchema: AvroRecordSchema;
+  readonly valueSchema: AvroRecordSchema;
 }
 
 /** Everything a plugin receives. There are no globals: a plugin uses only this. */
@@ -71,6 +80,11 @@ export interface PluginContext {
   readonly checkpoints: Checkpoints;
   /** Aborted when the task must stop; long waits inside a plugin should honour it. */
   readonly signal: AbortSignal;
+  /**
+   * For a processor: its inputs as `plan` saw them, in the pipeline's order (a join tells its left input from
+   * its right by it). Absent for sources and sinks.
+   */
+  readonly inputs?: readonly ProcessorInputSchemas[];
   /**
    * The node's transport, for plugins whose output is itself a topic of it (sink-kafka writes there, in
    * transactions with the input offsets). Absent where a plugin runs without one (unit tests).

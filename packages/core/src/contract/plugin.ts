@@ -1,6 +1,6 @@
 import type { Static, TSchema } from './config-schema.js';
 import type { ChangeEvent } from './envelope.js';
-import type { PluginContext, Position } from './context.js';
+import type { PluginContext, Position, ProcessorInputSchemas } from './context.js';
 import type { AvroRecordSchema } from '../schema/avro.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import type { TopicPartitionOffset } from '../transport/transport.js';
@@ -50,12 +50,8 @@ export interface SourceTask {
   stop(): Promise<void>;
 }
 
-export interface ProcessorInput {
-  /** The resolved reference: `<source stage>/<stream>` or `<processor stage>`. */
-  readonly name: string;
-  readonly keySchema: AvroRecordSchema;
-  readonly valueSchema: AvroRecordSchema;
-}
+/** An input as `plan` sees it. `name` is the resolved reference: `<source stage>/<stream>` or `<processor stage>`. */
+export type ProcessorInput = ProcessorInputSchemas;
 
 /** An output field and the input fields it is computed from. */
 export interface FieldLineage {

@@ -10,7 +10,11 @@ import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
 import type { PlannedTask } from '../pipeline/planner.js';
+import { join } from 'node:path';
+import type { ProcessorInputSchemas, StateStore } from '../contract/context.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
+import { stateChangelogTopic, TaskStateStore } from '../state/task-state-store.js';
+import { TaskHaltedError } from './supervisor.js';
 import type { ConsumedRecord, Producer, TopicPartitionOffset } from '../transport/transport.js';
 import {
   DEAD_LETTER_HEADER,
@@ -70,19 +74,42 @@ export function consumerRun(
       await ensureTopicKeepingPartitions(services.transport, input.topic, options.partitions, logger);
     }
 
-    const contextFor = (stage: string, plugin: string, stateful: boolean) =>
+    const stores: TaskStateStore[] = [];
+    const stateLostAt: { stage: string; topic: string }[] = [];
+    /** The state store of a stateful processor: local, backed by its own changelog topic. */
+    const processorState = async (stage: string): Promise<StateStore> => {
+      const topic = stateChangelogTopic(pipeline, stage);
+      const { store, report } = await TaskStateStore.open({
+        transport: services.transport,
+        topic,
+        path: services.stateDir ? join(services.stateDir, `${pipeline}.${stage}.sqlite`) : ':memory:',
+        logger,
+      });
+      stores.push(store);
+      logger.info({ task: planned.id, stage, topic, ...report }, 'stage state restored');
+      if (report.changelogCreated) stateLostAt.push({ stage, topic });
+      return store;
+    };
+    const contextFor = (
+      stage: string,
+      plugin: string,
+      state: StateStore | 'sink' | undefined,
+      inputs?: readonly ProcessorInputSchemas[],
+    ) =>
       createPluginContext(
         { pipeline, stage, plugin },
         {
           logger,
           registry: services.registry,
           schemas: services.schemas,
-          state: stateful
-            ? changelogStateStore(services.state, `${pipeline}.${stage}`)
-            : undeclaredStateStore(plugin),
+          state:
+            state === 'sink'
+              ? changelogStateStore(services.state, `${pipeline}.${stage}`)
+              : (state ?? undeclaredStateStore(plugin)),
           checkpoints: checkpointsOf(services, `${pipeline}.${stage}`),
           signal,
           transport: services.transport,
+          ...(inputs ? { inputs } : {}),
         },
       );
 
@@ -109,9 +136,15 @@ export function consumerRun(
     try {
       const stages: Stage[] = [];
       for (const p of planned.chain) {
+        const state = p.plugin.stateful ? await processorState(p.stage.name) : undefined;
+        const inputs = p.inputs.map((i) => ({
+          name: i.ref,
+          keySchema: i.keySchema,
+          valueSchema: i.valueSchema,
+        }));
         const task = await p.plugin.create(
           p.config as never,
-          contextFor(p.stage.name, p.plugin.name, p.plugin.stateful),
+          contextFor(p.stage.name, p.plugin.name, state, inputs),
         );
         processors.push(task);
         const metrics = services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor');
@@ -136,12 +169,25 @@ export function consumerRun(
         );
         sink = await output.sink.plugin.create(
           output.sink.config as never,
-          contextFor(output.sink.stage.name, output.sink.plugin.name, true),
+          contextFor(output.sink.stage.name, output.sink.plugin.name, 'sink'),
         );
       } else {
         const stream = output.processor.output;
         await ensureTopicKeepingPartitions(services.transport, stream.topic, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
+      }
+      if (stateLostAt.length > 0) {
+        const committed = await consumer.committed();
+        if (committed.length > 0) {
+          const lost = stateLostAt.map((s) => `"${s.stage}" (topic ${s.topic})`).join(', ');
+          throw new TaskHaltedError(
+            `the state of stage ${lost} is gone, but consumer group "${group}" has committed input offsets: ` +
+              `starting with empty state would give wrong results from there on. Restore the topic, or make the ` +
+              `task read its inputs again from the beginning, which rebuilds the state: delete the group (Kafka: ` +
+              `kafka-consumer-groups.sh --bootstrap-server <brokers> --delete --group ${group}; embedded log: ` +
+              `remove groups/${group}.json under the node's log directory) and start the node again`,
+          );
+        }
       }
       // Task-level series (input lag, write and flush errors) carry the stage that ends the task, as restarts do.
       const end = allMetrics[allMetrics.length - 1]!;
@@ -180,7 +226,14 @@ export function consumerRun(
         return rejections.length;
       };
       /** Flushes what was written up to now and commits the offsets passing it. */
-      const flushAndCommit = async (offsets: TopicPartitionOffset[], written: number, upTo: number) => {
+      const flushAndCommit = async (
+        offsets: TopicPartitionOffset[],
+        written: number,
+        upTo: number,
+        state: Promise<unknown>,
+      ) => {
+        // State first: committed input must always be covered by durable state.
+        await state;
         if (sink) {
           const started = performance.now();
           if (sink.flushWithOffsets) {
@@ -204,7 +257,10 @@ export function consumerRun(
       const commit = async (wait: boolean) => {
         await settled();
         if (pending.size === 0) return;
-        const flush = flushAndCommit([...pending.values()], unflushed, letters.mark());
+        // Started here, so it takes exactly the state writes of the input whose offsets this commit carries.
+        const state = Promise.all(stores.map((store) => store.flush()));
+        state.catch(() => undefined);
+        const flush = flushAndCommit([...pending.values()], unflushed, letters.mark(), state);
         pending.clear();
         pendingSince = 0;
         unflushed = 0;
@@ -295,6 +351,7 @@ export function consumerRun(
         ['consumer', () => consumer.close()],
         ['sink', sink?.close ? () => sink!.close!() : undefined],
         ...processors.map((p, i) => [`processor ${i}`, p.close ? () => p.close!() : undefined] as const),
+        ...stores.map((store, i) => [`state ${i}`, () => store.close()] as const),
         ['producer', () => producer.close()],
       ]);
     }

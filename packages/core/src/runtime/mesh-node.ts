@@ -147,6 +147,7 @@ export class MeshNode {
         metrics: new StandardMetrics(registry),
         positions: opened.positions,
         state: opened.state,
+        stateDir: join(config.dataDir, 'state'),
       };
       ({ server: opened.server, url } = await startHttpServer(
         config.http.host,

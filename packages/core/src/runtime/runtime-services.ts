@@ -13,8 +13,13 @@ export interface RuntimeServices {
   readonly metrics: StandardMetrics;
   /** Durable source positions, keyed by source task id. */
   readonly positions: ChangelogMap;
-  /** Durable stage state (namespaced per stage). */
+  /** Durable stage state of sinks (namespaced per stage). */
   readonly state: ChangelogMap;
+  /**
+   * Where stateful processors keep their local stores (`<stateDir>/<pipeline>.<stage>.sqlite`); in memory when
+   * absent (the changelog topic still makes the state durable).
+   */
+  readonly stateDir?: string;
 }
 
 export const POSITIONS_TOPIC = '__datamesh_positions';

@@ -1,5 +1,12 @@
 import type { Registry } from 'prom-client';
-import type { Checkpoints, Logger, PluginContext, SchemaAccess, StateStore } from '../contract/context.js';
+import type {
+  Checkpoints,
+  Logger,
+  PluginContext,
+  ProcessorInputSchemas,
+  SchemaAccess,
+  StateStore,
+} from '../contract/context.js';
 import { createPluginMetrics } from '../metrics/plugin-metrics.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -17,6 +24,7 @@ export interface ContextParts {
   readonly checkpoints: Checkpoints;
   readonly signal: AbortSignal;
   readonly transport?: Transport;
+  readonly inputs?: readonly ProcessorInputSchemas[];
 }
 
 /** The context one stage's plugin receives: a child logger and metrics bound to the stage. */
@@ -34,5 +42,6 @@ export function createPluginContext(identity: StageIdentity, parts: ContextParts
     checkpoints: parts.checkpoints,
     signal: parts.signal,
     ...(parts.transport ? { transport: parts.transport } : {}),
+    ...(parts.inputs ? { inputs: parts.inputs } : {}),
   };
 }

@@ -8,8 +8,9 @@ export function changelogStateStore(map: ChangelogMap, namespace: string): State
     get: <T>(key: string) => map.get<T>(prefix + key),
     put: (key, value) => map.put(prefix + key, value),
     delete: (key) => map.delete(prefix + key),
-    *entries() {
-      for (const [k, v] of map.entries(prefix)) yield [k.slice(prefix.length), v] as [string, unknown];
+    *entries(within = '') {
+      for (const [k, v] of map.entries(prefix + within))
+        yield [k.slice(prefix.length), v] as [string, unknown];
     },
   };
 }

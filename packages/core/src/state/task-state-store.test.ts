@@ -1,0 +1,112 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../logging/logger.js';
+import { EmbeddedTransport } from '../transport/embedded/embedded-transport.js';
+import { TaskStateStore } from './task-state-store.js';
+
+let dir = '';
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'datamesh-task-state-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const logger = createLogger({ level: 'silent' });
+const topic = '__datamesh_state.p.join';
+
+async function open(transport: EmbeddedTransport, file = 'store.sqlite') {
+  return TaskStateStore.open({ transport, topic, path: join(dir, file), logger });
+}
+
+describe('TaskStateStore', () => {
+  it('reads its writes at once, and answers prefixes in key order', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const { store } = await open(transport);
+    await store.put('idx\u00007\u0000b', 1);
+    await store.put('idx\u00007\u0000a', 1);
+    await store.put('idx\u00008\u0000c', 1);
+    await store.put('row\u0000a', { id: 'a' });
+    expect(store.get('row\u0000a')).toEqual({ id: 'a' });
+    expect([...store.entries('idx\u00007\u0000')].map(([k]) => k)).toEqual([
+      'idx\u00007\u0000a',
+      'idx\u00007\u0000b',
+    ]);
+    await store.delete('idx\u00007\u0000a');
+    expect([...store.entries('idx\u00007')].map(([k]) => k)).toEqual(['idx\u00007\u0000b']);
+    await store.close();
+    await transport.close();
+  });
+
+  it('keeps what was flushed and drops what was not, as a crash would', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const { store } = await open(transport);
+    await store.put('a', 1);
+    await store.put('b', 2);
+    await store.flush();
+    await store.put('a', 10);
+    await store.delete('b');
+    await store.close();
+    const again = await open(transport);
+    expect(again.report.changelogCreated).toBe(false);
+    expect(again.store.get('a')).toBe(1);
+    expect(again.store.get('b')).toBe(2);
+    await again.store.close();
+    await transport.close();
+  });
+
+  it('replays only the changelog tail over a local store that has the rest', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const first = await open(transport);
+    for (let i = 0; i < 100; i++) await first.store.put(`k${i}`, i);
+    await first.store.flush();
+    await first.store.close();
+    const second = await open(transport);
+    // A first restore of this local store reads all; it remembers where it got to.
+    await second.store.put('k0', 'changed');
+    await second.store.flush();
+    await second.store.close();
+    const third = await open(transport);
+    expect(third.report.replayed).toBeLessThanOrEqual(1);
+    expect(third.store.get('k0')).toBe('changed');
+    expect(third.store.get('k99')).toBe(99);
+    expect(third.report.entries).toBe(100);
+    await third.store.close();
+    await transport.close();
+  });
+
+  it('rebuilds a new local store (another node, a wiped disk) from the whole changelog', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const first = await open(transport, 'node-a.sqlite');
+    await first.store.put('a', 1);
+    await first.store.put('b', 2);
+    await first.store.flush();
+    await first.store.delete('a');
+    await first.store.flush();
+    await first.store.close();
+    const moved = await open(transport, 'node-b.sqlite');
+    expect(moved.report.replayed).toBe(3);
+    expect(moved.store.get('a')).toBeUndefined();
+    expect(moved.store.get('b')).toBe(2);
+    await moved.store.close();
+    await transport.close();
+  });
+
+  it('drops a local store whose changelog topic is gone, and says the changelog was created', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const { store } = await open(transport);
+    await store.put('a', 1);
+    await store.flush();
+    await store.close();
+    await transport.close();
+    // Another log: the topic is not there any more.
+    const other = await EmbeddedTransport.open({ dir: join(dir, 'other-log'), fsync: 'never' });
+    const reopened = await open(other);
+    expect(reopened.report.changelogCreated).toBe(true);
+    expect(reopened.store.get('a')).toBeUndefined();
+    await reopened.store.close();
+    await other.close();
+  });
+});

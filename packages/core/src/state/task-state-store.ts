@@ -1,0 +1,188 @@
+import type { StateStore } from '../contract/context.js';
+import type { Logger } from '../contract/context.js';
+import type { ProduceRecord, Producer, Transport } from '../transport/transport.js';
+import { LocalKvStore } from './local-kv-store.js';
+
+/** The compacted topic holding a stateful stage's changelog. */
+export function stateChangelogTopic(pipeline: string, stage: string): string {
+  return `__datamesh_state.${pipeline}.${stage}`;
+}
+
+/** Changelog offset the local store has applied every record before. */
+const APPLIED = 'changelog-applied';
+/** Names the restore consumer group of this life of the local store. */
+const GENERATION = 'restore-generation';
+
+export interface TaskStateStoreOptions {
+  readonly transport: Transport;
+  readonly topic: string;
+  /** The SQLite file, or `:memory:`. */
+  readonly path: string;
+  readonly logger: Logger;
+}
+
+/** How a store came back when opened. */
+export interface RestoreReport {
+  /** Changelog records applied while opening. */
+  readonly replayed: number;
+  /** The changelog topic did not exist: created empty (on a first start, or because it was deleted). */
+  readonly changelogCreated: boolean;
+  /** Entries the store holds. */
+  readonly entries: number;
+}
+
+/**
+ * The state store of a stateful stage: a local SQLite store in front of a compacted changelog topic.
+ *
+ * Writes apply to the local store at once (reads see them) and are collected as changelog records. `flush`
+ * appends those records to the topic and then commits the local transaction; the runtime calls it before it
+ * commits the input offsets, so committed input is always covered by durable state. A crash loses only writes
+ * whose input was not committed either: they are made again when that input is read again.
+ *
+ * Opening replays the changelog into the local store from where the local store left off (a restart on the
+ * same disk reads little), or from the beginning when the local store is new or behind (a task moved to
+ * another node, a wiped disk): replaying any suffix of the changelog over a store that applied a prefix of it
+ * ends in the same state.
+ */
+export class TaskStateStore implements StateStore {
+  private readonly local: LocalKvStore;
+  private readonly transport: Transport;
+  private readonly topic: string;
+  private readonly producer: Producer;
+  private pending: ProduceRecord[] = [];
+  private flushing: Promise<void> | undefined;
+
+  private constructor(local: LocalKvStore, options: TaskStateStoreOptions) {
+    this.local = local;
+    this.transport = options.transport;
+    this.topic = options.topic;
+    this.producer = options.transport.producer();
+  }
+
+  static async open(
+    options: TaskStateStoreOptions,
+  ): Promise<{ store: TaskStateStore; report: RestoreReport }> {
+    const local = new LocalKvStore(options.path);
+    try {
+      const report = await restore(local, options);
+      return { store: new TaskStateStore(local, options), report };
+    } catch (error) {
+      local.close();
+      throw error;
+    }
+  }
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.local.get(key) as T | undefined;
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    this.local.put(key, value);
+    this.pending.push({
+      topic: this.topic,
+      key: Buffer.from(key),
+      value: Buffer.from(JSON.stringify(value)),
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    this.local.delete(key);
+    this.pending.push({ topic: this.topic, key: Buffer.from(key), value: null });
+  }
+
+  entries(prefix = ''): IterableIterator<[string, unknown]> {
+    return this.local.entries(prefix);
+  }
+
+  /**
+   * Makes every write made before the call durable: in the changelog topic, then in the local store. Writes
+   * made while it runs wait for the next flush.
+   */
+  flush(): Promise<void> {
+    const previous = this.flushing ?? Promise.resolve();
+    const records = this.pending;
+    this.pending = [];
+    const run = previous.then(async () => {
+      if (records.length === 0) return;
+      const written = await this.producer.send(records);
+      const next = Math.max(...written.map((m) => m.offset)) + 1;
+      this.local.setMeta(APPLIED, String(next));
+      this.local.commit();
+    });
+    this.flushing = run.finally(() => {
+      if (this.flushing === tracked) this.flushing = undefined;
+    });
+    const tracked = this.flushing;
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.flushing?.catch(() => undefined);
+    // Unflushed writes belong to input that was not committed: they are dropped, as a crash would.
+    this.local.close();
+    await this.producer.close();
+  }
+}
+
+async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Promise<RestoreReport> {
+  const { transport, topic, logger } = options;
+  const described = await transport.describeTopic(topic);
+  let applied = Number(local.meta(APPLIED) ?? 0);
+  if (!described) {
+    await transport.ensureTopic(topic, { partitions: 1, compacted: true });
+    // A local store without its changelog (the topic was deleted) holds nothing durable: it is dropped, and
+    // the runtime decides whether the stage may start empty.
+    local.clear();
+    local.commit();
+    return { replayed: 0, changelogCreated: true, entries: 0 };
+  }
+  const end = described.endOffsets[0] ?? 0;
+  if (applied > end) {
+    logger.warn(
+      { topic, applied, end },
+      'state changelog is shorter than the local store (recreated?): rebuilding from it',
+    );
+    local.clear();
+    applied = 0;
+  }
+  // Each life of the local store has a restore group, which remembers how far the last restore read. Reading on
+  // from there re-applies, in order, some records the store already has, which is harmless; a new store (none
+  // applied) gets a new group and reads the changelog from its beginning.
+  let generation = local.meta(GENERATION);
+  if (generation === undefined || applied === 0) {
+    local.clear();
+    generation = `${process.pid}.${Date.now()}`;
+    local.setMeta(GENERATION, generation);
+  }
+  let replayed = 0;
+  if (end > 0) {
+    const consumer = transport.consumer({
+      group: `${topic}.restore.${generation}`,
+      topics: [topic],
+      fromBeginning: true,
+    });
+    try {
+      let position = 0;
+      while (position < end) {
+        const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 200 });
+        for (const record of records) {
+          position = Math.max(position, record.offset + 1);
+          if (!record.key) continue;
+          const key = record.key.toString('utf8');
+          if (record.value === null) local.delete(key);
+          else local.put(key, JSON.parse(record.value.toString('utf8')));
+          replayed++;
+        }
+        if (records.length > 0) continue;
+        // Offsets no reader sees (compacted away, transaction markers) end the read once passed.
+        if (!consumer.readUpTo || consumer.readUpTo(topic, [end])) break;
+      }
+      if (position > 0) await consumer.commit([{ topic, partition: 0, offset: position }]);
+    } finally {
+      await consumer.close();
+    }
+  }
+  local.setMeta(APPLIED, String(Math.max(applied, end)));
+  local.commit();
+  return { replayed, changelogCreated: false, entries: [...local.entries()].length };
+}
