@@ -1,0 +1,41 @@
+import { isDeepStrictEqual } from 'node:util';
+import { defineProcessor, type ProcessorInputSchemas } from '@datamesh/core';
+import { joinConfig } from './join-config.js';
+import { planJoin } from './join-plan.js';
+import { TableJoin } from './table-join.js';
+
+/**
+ * Joins a stream of left rows (orders) with a table of right rows looked up by key (customers), inner or
+ * left, as a materialised view: changes on either side, updates and deletes included, keep every output row
+ * equal to the SQL join of the current rows. State lives in the stage's store (local, backed by a changelog
+ * topic), so a restarted or moved task rebuilds it and goes on with the same results.
+ */
+export const joinProcessor = defineProcessor({
+  name: 'join',
+  version: '0.1.0',
+  description:
+    'Joins a change stream with a table (by its key), inner or left, updates and deletes on both sides.',
+  config: joinConfig,
+  stateful: true,
+  plan(inputs, config) {
+    return planJoin(inputs, config).plan;
+  },
+  create(config, ctx) {
+    if (!ctx.inputs) {
+      throw new Error(
+        'join needs its planned inputs in ctx.inputs (a runtime implementing contract 1.1 or later)',
+      );
+    }
+    const { layout } = planJoin(ctx.inputs, config);
+    const [left, right] = ctx.inputs as [ProcessorInputSchemas, ProcessorInputSchemas];
+    const join = new TableJoin(layout, ctx.state, isDeepStrictEqual(sourceFields(left), sourceFields(right)));
+    return { process: (events, input) => join.process(events, input) };
+  },
+});
+
+/** The fields of an input's `source` block, without the record's name (one per table). */
+function sourceFields(input: ProcessorInputSchemas): unknown {
+  const source = input.valueSchema.fields.find((f) => f.name === 'source')?.type as
+    { fields?: unknown } | undefined;
+  return source?.fields;
+}
