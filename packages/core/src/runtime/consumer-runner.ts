@@ -84,6 +84,7 @@ export function consumerRun(
         topic,
         path: services.stateDir ? join(services.stateDir, `${pipeline}.${stage}.sqlite`) : ':memory:',
         logger,
+        signal,
       });
       stores.push(store);
       logger.info({ task: planned.id, stage, topic, ...report }, 'stage state restored');

@@ -19,7 +19,12 @@ export interface TaskStateStoreOptions {
   /** The SQLite file, or `:memory:`. */
   readonly path: string;
   readonly logger: Logger;
+  /** Aborts a restore when the task stops. */
+  readonly signal?: AbortSignal;
 }
+
+/** A restore that reads nothing for this long fails (and the task restarts) rather than hang. */
+const RESTORE_STALL_MS = 60_000;
 
 /** How a store came back when opened. */
 export interface RestoreReport {
@@ -162,9 +167,24 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
       fromBeginning: true,
     });
     try {
-      let position = 0;
+      // Where the group stands decides where reading starts; a consumer that starts at the end fetches nothing
+      // and so could never tell it is there.
+      let position = (await consumer.committed()).find((o) => o.partition === 0)?.offset ?? 0;
+      const start = position;
+      let progressed = Date.now();
       while (position < end) {
-        const records = await consumer.poll({ maxRecords: 10_000, maxWaitMs: 200 });
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (Date.now() - progressed > RESTORE_STALL_MS) {
+          throw new Error(
+            `restoring state from topic "${topic}" stalled at offset ${position} of ${end} for ${RESTORE_STALL_MS / 1000} s`,
+          );
+        }
+        const records = await consumer.poll({
+          maxRecords: 10_000,
+          maxWaitMs: 200,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (records.length > 0) progressed = Date.now();
         for (const record of records) {
           position = Math.max(position, record.offset + 1);
           if (!record.key) continue;
@@ -177,7 +197,7 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
         // Offsets no reader sees (compacted away, transaction markers) end the read once passed.
         if (!consumer.readUpTo || consumer.readUpTo(topic, [end])) break;
       }
-      if (position > 0) await consumer.commit([{ topic, partition: 0, offset: position }]);
+      if (position > start) await consumer.commit([{ topic, partition: 0, offset: position }]);
     } finally {
       await consumer.close();
     }
