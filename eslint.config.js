@@ -24,8 +24,16 @@ export default tseslint.config(
             // through @datamesh/transport-kafka rather than a second Kafka client of its own).
             {
               sourceTag: 'scope:plugin',
-              onlyDependOnLibsWithTags: ['scope:core', 'scope:transport', 'scope:testkit', 'scope:services'],
+              onlyDependOnLibsWithTags: [
+                'scope:core',
+                'scope:lib',
+                'scope:transport',
+                'scope:testkit',
+                'scope:services',
+              ],
             },
+            // Libraries plugins share (the expression language) build on core alone.
+            { sourceTag: 'scope:lib', onlyDependOnLibsWithTags: ['scope:core', 'scope:testkit'] },
             { sourceTag: 'scope:testkit', onlyDependOnLibsWithTags: ['scope:core'] },
             // Transports implement core's Transport interface; only apps choose one.
             {
