@@ -1,0 +1,1 @@
+export { filterProcessor } from './filter-processor.js';
