@@ -1,0 +1,1 @@
+export { projectionProcessor } from './projection-processor.js';
