@@ -1,0 +1,1 @@
+export { unionProcessor } from './union-processor.js';
