@@ -30,13 +30,18 @@ if (unknown.length > 0) {
 const selected = names.length > 0 ? names : available;
 
 // In dependency order: transport-kafka and the plugins compile against core's dist (sink-kafka also against
-// transport-kafka's); postgres-cdc and the sink benchmarks run `mesh`, which loads the plugins from their dist.
+// transport-kafka's, filter and projection against expression's); processor-fusion imports the processors' dist;
+// postgres-cdc and the sink benchmarks run `mesh`, which loads the plugins from their dist.
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
 for (const pkg of [
   'core',
   'transport-kafka',
   'connector-postgres',
   'connector-datagen',
+  'expression',
+  'processor-filter',
+  'processor-projection',
+  'processor-mask',
   'sink-elasticsearch',
   'sink-kafka',
   'cli',
