@@ -16,7 +16,9 @@ export default class PipelineValidate extends MeshCommand {
   static override enableJsonFlag = true;
   static override args = { file: Args.string({ required: true, description: 'Pipeline file.' }) };
   static override flags = {
-    lineage: Flags.boolean({ description: 'Also print field-level lineage of every processor.' }),
+    lineage: Flags.boolean({
+      description: 'Also print field-level lineage of every processor, and the input fields each one reads.',
+    }),
   };
 
   async run(): Promise<unknown> {
@@ -43,6 +45,11 @@ export default class PipelineValidate extends MeshCommand {
               `    ${f.output} <- ${f.inputs.map((i) => `${i.input}:${i.field}`).join(', ')}${f.transform ? ` (${f.transform})` : ''}`,
             );
         }
+        for (const [stage, fields] of Object.entries(summary.consumes)) {
+          this.log(
+            `  ${stage} reads: ${fields.map((f) => `${f.input}:${f.field}`).join(', ') || 'no field'}`,
+          );
+        }
       }
     }
     return summary;
@@ -68,5 +75,9 @@ function summarise(plan: PipelinePlan) {
           : `topic ${t.output.processor.output.topic}`,
     })),
     lineage: Object.fromEntries(plan.lineage),
+    // The input fields each processor reads; a processor built against contract 1.0 does not say (omitted).
+    consumes: Object.fromEntries(
+      plan.processors.flatMap((p) => (p.plan.consumes ? [[p.stage.name, p.plan.consumes]] : [])),
+    ),
   };
 }
