@@ -13,6 +13,7 @@ const MODULES = {
   elasticsearch: () => import('./elasticsearch.mjs'),
   'iceberg-rest': () => import('./iceberg-rest.mjs'),
   cassandra: () => import('./cassandra.mjs'),
+  verdaccio: () => import('./verdaccio.mjs'),
 };
 
 export const SERVICE_NAMES = Object.keys(MODULES);

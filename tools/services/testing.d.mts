@@ -36,6 +36,11 @@ export interface ServiceEndpoints {
   elasticsearch: { url: string };
   'iceberg-rest': { url: string; warehouse: string };
   cassandra: { host: string; port: number; localDataCenter: string; cdcRawDir: string };
+  /**
+   * A local npm registry (Verdaccio 6): packages under `localScope` (`@datamesh`) are served from its storage only
+   * and can be published (with a token from PUT `-/user/org.couchdb.user:<name>`); the rest are proxied upstream.
+   */
+  verdaccio: { url: string; localScope: string };
 }
 
 export type ServiceName = keyof ServiceEndpoints;

@@ -39,6 +39,7 @@ describe('mesh --help', () => {
       'alerts generate',
       'dashboards generate',
       'topic tail',
+      'processor new',
       'demo',
     ]) {
       expect(stdout).toContain(`  ${command} `);

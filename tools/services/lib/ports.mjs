@@ -31,6 +31,7 @@ export async function assertPortFree(service, port, host = '127.0.0.1') {
  */
 const HARNESS_PORTS = [
   '53306',
+  '54873',
   '55432-55434',
   '57000-57001',
   '58181',
