@@ -58,6 +58,11 @@ step('circular imports', 'npx', [
   'packages/connector-postgres/src',
   'packages/sink-elasticsearch/src',
   'packages/sink-kafka/src',
+  'packages/expression/src',
+  'packages/processor-filter/src',
+  'packages/processor-projection/src',
+  'packages/processor-union/src',
+  'packages/processor-join/src',
 ]);
 
 mkdirSync(dirname(resultsFile), { recursive: true });
