@@ -4,6 +4,32 @@ const Column = Type.String({ minLength: 1 });
 
 export const joinConfig = Type.Object(
   {
+    window: Type.Optional(
+      Type.Object(
+        {
+          withinMs: Type.Integer({
+            minimum: 0,
+            description: 'Rows join when their times are at most this far apart.',
+          }),
+          graceMs: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description:
+              'How long after a window closes changes may still arrive out of order; later ones are dropped and counted.',
+          }),
+          time: Type.Union([Type.Literal('source'), Type.Literal('event')], {
+            default: 'source',
+            description:
+              "A row's time: source: when its last change happened in the source (source.ts_ms); event: when the connector processed it (ts_ms).",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Join two streams in a time window instead of a stream with a table: rows of both inputs whose join columns are equal and whose times are at most withinMs apart. Without it, the right input is a table looked up by its key.',
+        },
+      ),
+    ),
     kind: Type.Union([Type.Literal('inner'), Type.Literal('left')], {
       default: 'inner',
       description:
@@ -15,7 +41,7 @@ export const joinConfig = Type.Object(
           left: Type.String({ minLength: 1, description: 'Column of the left (first) input.' }),
           right: Type.String({
             minLength: 1,
-            description: 'Key column of the right (second) input it must equal.',
+            description: 'Column of the right (second) input it must equal.',
           }),
         },
         { additionalProperties: false },
@@ -23,7 +49,7 @@ export const joinConfig = Type.Object(
       {
         minItems: 1,
         description:
-          'The join condition: left columns equal to the right input’s key columns (all of them, e.g. orders.customer_id = customers.id). A null left column matches nothing, as in SQL.',
+          'The join condition: left columns equal to right columns. Without a window, the right columns must be the right input’s whole key (orders.customer_id = customers.id). A null column matches nothing, as in SQL.',
       },
     ),
     fields: Type.Optional(

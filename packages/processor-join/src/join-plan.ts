@@ -29,7 +29,10 @@ export interface JoinLayout {
     readonly joinColumns: readonly string[];
     /** Right column → output column. */
     readonly copied: readonly { readonly from: string; readonly to: string }[];
+    /** Windowed joins only: the right key columns → their names in the output key. */
+    readonly keyFields: readonly { readonly from: string; readonly to: string }[];
   };
+  readonly window?: NonNullable<JoinConfig['window']>;
 }
 
 /**
@@ -43,7 +46,7 @@ export function planJoin(
 ): { plan: ProcessorPlan; layout: JoinLayout } {
   if (inputs.length !== 2) {
     throw new PlanError(
-      `join takes two inputs, the left (stream) first and the right (table) second; got ${inputs.length}`,
+      `join takes two inputs, the left first and the right (${config.window ? 'stream' : 'table'}) second; got ${inputs.length}`,
     );
   }
   const [left, right] = inputs as [ProcessorInputSchemas, ProcessorInputSchemas];
@@ -69,13 +72,26 @@ export function planJoin(
     }
   }
   const onRight = config.on.map((o) => o.right);
+  const tableLookup = config.window === undefined;
   if (
-    new Set(onRight).size !== onRight.length ||
-    [...rightKey].sort().join() !== [...onRight].sort().join()
+    tableLookup &&
+    (new Set(onRight).size !== onRight.length || [...rightKey].sort().join() !== [...onRight].sort().join())
   ) {
     problems.push(
-      `the right input ${right.name} is a table looked up by its key (${list(rightKey)}): "on" must pair a left column with each key column, once`,
+      `the right input ${right.name} is a table looked up by its key (${list(rightKey)}): "on" must pair a left column with each key column, once (or join two streams in a "window")`,
     );
+  }
+  // A windowed join's output rows are pairs: keyed by both rows' keys.
+  const leftKey = recordFields(left.keySchema);
+  const keyFields = tableLookup
+    ? []
+    : recordFields(right.keySchema).map((f) => ({ from: f.name, to: `${config.prefix}${f.name}` }));
+  for (const { from, to } of keyFields) {
+    if (leftKey.some((f) => f.name === to)) {
+      problems.push(
+        `right key column "${from}" would be output as key field "${to}", which the left key already has: set "prefix"`,
+      );
+    }
   }
   // By default every right column but the key, which equals the left join columns.
   const chosen = config.fields ?? [...rightFields.keys()].filter((name) => !onRight.includes(name));
@@ -117,8 +133,26 @@ export function planJoin(
       ...envelope,
       fields: envelope.fields.map((f) => (f.name === 'source' && leftSource ? { ...leftSource } : f)),
     };
-    // The output keeps the left input's key: each output row is a left row.
-    schemas = { keySchema: left.keySchema, valueSchema };
+    // A table lookup keeps the left input's key (each output row is a left row); a windowed join's rows are
+    // pairs, keyed by both keys (the right part null in a left join's unmatched rows).
+    const keySchema = tableLookup
+      ? left.keySchema
+      : {
+          ...left.keySchema,
+          name: 'Key',
+          namespace: `${left.valueSchema.namespace ?? left.valueSchema.name}_join`,
+          fields: [
+            ...leftKey.map((f) => ({ ...f })),
+            ...keyFields.map(({ from, to }) => {
+              const field = recordFields(right.keySchema).find((f) => f.name === from)!;
+              return config.kind === 'left'
+                ? { name: to, type: nullFirst(field.type), default: null }
+                : { ...field, name: to };
+            }),
+          ],
+        };
+    schemas = { keySchema, valueSchema };
+    avroType(schemas.keySchema);
     avroType(schemas.valueSchema);
   } catch (error) {
     throw new PlanError(
@@ -134,7 +168,7 @@ export function planJoin(
     ...copied.map(({ from, to }) => ({
       output: `after.${to}`,
       inputs: [{ input: right.name, field: `after.${from}` }],
-      transform: `${config.kind} join on ${config.on.map((o) => `${o.left} = ${o.right}`).join(' and ')}`,
+      transform: `${config.kind} join on ${config.on.map((o) => `${o.left} = ${o.right}`).join(' and ')}${config.window ? ` within ${config.window.withinMs} ms` : ''}`,
     })),
   ];
   const consumes: ConsumedField[] = [
@@ -155,7 +189,8 @@ export function planJoin(
         joinColumns: config.on.map((o) => o.left),
         columns: leftRow.fields.map((f) => ({ name: f.name, missing: f.default ?? null })),
       },
-      right: { name: right.name, joinColumns: onRight, copied },
+      right: { name: right.name, joinColumns: onRight, copied, keyFields },
+      ...(config.window ? { window: config.window } : {}),
     },
   };
 }

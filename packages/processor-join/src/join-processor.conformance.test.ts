@@ -53,3 +53,53 @@ for (const kind of ['inner', 'left'] as const) {
     ],
   });
 }
+
+const payments: ProcessorInput = {
+  name: 'shop/public.payments',
+  ...envelopeSchemas({
+    name: 'shop.public.payments',
+    keyFields: ['id'],
+    fields: [
+      { name: 'id', type: 'long' },
+      { name: 'order_id', type: 'long' },
+      { name: 'paid', type: 'double' },
+    ],
+  }),
+};
+const payment = { id: 10, order_id: 1, paid: 5 };
+const paymentChange = (op: 'c' | 'u' | 'd', before: typeof payment | null, after: typeof payment | null) => ({
+  ...change('customers', op, before, after),
+  key: { id: 10 },
+});
+
+for (const kind of ['inner', 'left'] as const) {
+  describeProcessorConformance(`join in a window (${kind})`, {
+    plugin: joinProcessor,
+    config: {
+      kind,
+      on: [{ left: 'id', right: 'order_id' }],
+      prefix: 'payment_',
+      window: { withinMs: 60_000 },
+    },
+    inputs: [orders, payments],
+    events: [],
+    batches: [
+      { input: orders.name, events: [change('orders', 'c', null, order)] },
+      { input: payments.name, events: [paymentChange('c', null, payment)] },
+      { input: payments.name, events: [paymentChange('u', payment, { ...payment, paid: 7 })] },
+      { input: orders.name, events: [change('orders', 'd', order, null)] },
+    ],
+    invalidConfigs: [
+      { config: { on: [{ left: 'id', right: 'order_id' }], window: {} }, paths: ['/window/withinMs'] },
+      {
+        config: { on: [{ left: 'id', right: 'order_id' }], window: { withinMs: -1, time: 'wall' } },
+        paths: ['/window/withinMs', '/window/time'],
+      },
+    ],
+    badInputs: [
+      [orders],
+      // No order_id on the right.
+      [orders, customers],
+    ],
+  });
+}

@@ -3,6 +3,7 @@ import { defineProcessor, type ProcessorInputSchemas } from '@datamesh/core';
 import { joinConfig } from './join-config.js';
 import { planJoin } from './join-plan.js';
 import { TableJoin } from './table-join.js';
+import { WindowJoin } from './window-join.js';
 
 /**
  * Joins a stream of left rows (orders) with a table of right rows looked up by key (customers), inner or
@@ -28,7 +29,16 @@ export const joinProcessor = defineProcessor({
     }
     const { layout } = planJoin(ctx.inputs, config);
     const [left, right] = ctx.inputs as [ProcessorInputSchemas, ProcessorInputSchemas];
-    const join = new TableJoin(layout, ctx.state, isDeepStrictEqual(sourceFields(left), sourceFields(right)));
+    const rightSourceFits = isDeepStrictEqual(sourceFields(left), sourceFields(right));
+    if (layout.window) {
+      const late = ctx.metrics.counter(
+        'late_changes_total',
+        'Changes dropped because they arrived after their window closed (and its grace).',
+      );
+      const join = new WindowJoin(layout, ctx.state, rightSourceFits, () => late.inc());
+      return { process: (events, input) => join.process(events, input) };
+    }
+    const join = new TableJoin(layout, ctx.state, rightSourceFits);
     return { process: (events, input) => join.process(events, input) };
   },
 });
