@@ -1,12 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@datamesh/services/postgres-database';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
 import { KafkaTransport } from '@datamesh/transport-kafka';
-import { isolatedHome, eventually, MeshNodeProcess } from './__fixtures__/mesh-process.js';
+import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
 // Two Postgres tables captured into Kafka, joined and filtered by a real node, written to an output topic; the
 // checker compares the topic's final rows with the same join computed by Postgres itself, while both tables change
@@ -294,4 +295,38 @@ describe('Postgres → join → filter → Kafka', () => {
       await afterLoss.exited;
     }
   }, 400_000);
+
+  it('the example pipeline examples/orders-with-customers validates against a real database, with lineage', async () => {
+    const db = new pg.Client(clientConfig());
+    await db.connect();
+    try {
+      await db.query(
+        `CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, name text NOT NULL, tier text NOT NULL)`,
+      );
+      await db.query(
+        `CREATE TABLE IF NOT EXISTS orders (id bigint PRIMARY KEY, customer_id bigint, amount bigint NOT NULL, status text NOT NULL)`,
+      );
+    } finally {
+      await db.end();
+    }
+    const example = fileURLToPath(
+      new URL('../../../examples/orders-with-customers/pipeline.yaml', import.meta.url),
+    );
+    const { status, stdout, stderr } = mesh(['pipeline', 'validate', example, '--lineage'], {
+      ...env,
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGDATABASE: database,
+      PGUSER: postgres.user,
+      PGPASSWORD: postgres.password,
+    });
+    expect(status, stderr).toBe(0);
+    // The join is stateful: its output is a topic; filter and projection run fused before the sink.
+    expect(stdout).toContain('task open-orders.with-customer: shop.public.orders, shop.public.customers');
+    expect(stdout).toContain('-> [open -> shape] (fused) -> sink published (kafka)');
+    expect(stdout).toContain('after.customer_name <- shop/public.customers:after.name');
+    expect(stdout).toContain('after.customer <- with-customer:after.customer_name');
+    expect(stdout).toMatch(/open reads: with-customer:after\.status/);
+    expect(stdout).toMatch(/shape reads: .*with-customer|shape reads: .*open:after\.amount/);
+  }, 60_000);
 });

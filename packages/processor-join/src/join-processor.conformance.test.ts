@@ -1,7 +1,7 @@
 import { envelopeSchemas, type ProcessorInput } from '@datamesh/core';
 import { describeProcessorConformance } from '@datamesh/testkit';
 import { joinProcessor } from './join-processor.js';
-import { change, customers, orders } from './__fixtures__/shop.js';
+import { change, customers, orders, payments } from './__fixtures__/shop.js';
 
 const ordersWith = (customerId: unknown): ProcessorInput => ({
   name: orders.name,
@@ -54,18 +54,6 @@ for (const kind of ['inner', 'left'] as const) {
   });
 }
 
-const payments: ProcessorInput = {
-  name: 'shop/public.payments',
-  ...envelopeSchemas({
-    name: 'shop.public.payments',
-    keyFields: ['id'],
-    fields: [
-      { name: 'id', type: 'long' },
-      { name: 'order_id', type: 'long' },
-      { name: 'paid', type: 'double' },
-    ],
-  }),
-};
 const payment = { id: 10, order_id: 1, paid: 5 };
 const paymentChange = (op: 'c' | 'u' | 'd', before: typeof payment | null, after: typeof payment | null) => ({
   ...change('customers', op, before, after),

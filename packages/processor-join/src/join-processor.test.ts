@@ -3,6 +3,7 @@ import { parseConfig, type ChangeEvent, type Row } from '@datamesh/core';
 import { createTestContext, type TestContext } from '@datamesh/testkit';
 import { joinProcessor } from './join-processor.js';
 import { change, customers, orders, source } from './__fixtures__/shop.js';
+import { random } from './__fixtures__/random.js';
 
 async function joiner(config: Record<string, unknown>, ctx?: TestContext) {
   const parsed = parseConfig(joinProcessor.config, config);
@@ -192,16 +193,6 @@ describe('join: state', () => {
     expect(again!.value!.after!.amount).toBe(2n ** 60n);
   });
 });
-
-/** A small deterministic random generator, so a failing sequence can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0;
-    s = Math.imul(s ^ (s >>> 13), 3266489909) >>> 0;
-    return (s ^ (s >>> 16)) % n;
-  };
-}
 
 describe('join: matches SQL', () => {
   for (const kind of ['inner', 'left'] as const) {

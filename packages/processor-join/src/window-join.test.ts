@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  envelopeSchemas,
-  parseConfig,
-  PlanError,
-  type ChangeEvent,
-  type Operation,
-  type ProcessorInput,
-  type Row,
-} from '@datamesh/core';
+import { parseConfig, PlanError, type ChangeEvent, type Operation, type Row } from '@datamesh/core';
 import { createTestContext } from '@datamesh/testkit';
 import { joinProcessor } from './join-processor.js';
-import { orders } from './__fixtures__/shop.js';
-
-const payments: ProcessorInput = {
-  name: 'shop/public.payments',
-  ...envelopeSchemas({
-    name: 'shop.public.payments',
-    keyFields: ['id'],
-    fields: [
-      { name: 'id', type: 'long' },
-      { name: 'order_id', type: ['null', 'long'], default: null },
-      { name: 'paid', type: 'double' },
-    ],
-  }),
-};
+import { orders, payments } from './__fixtures__/shop.js';
+import { random } from './__fixtures__/random.js';
 
 function change(
   table: 'orders' | 'payments',
@@ -191,16 +171,6 @@ describe('join in a window', () => {
     );
   });
 });
-
-/** A small deterministic random generator, so a failing sequence can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (Math.imul(s ^ (s >>> 15), 2246822507) + 0x9e3779b9) >>> 0;
-    s = Math.imul(s ^ (s >>> 13), 3266489909) >>> 0;
-    return (s ^ (s >>> 16)) % n;
-  };
-}
 
 describe('join in a window: matches the pairs of the final rows', () => {
   for (const seed of [1, 2, 3]) {

@@ -48,3 +48,17 @@ export function change(table: 'orders' | 'customers', op: Operation, before: Row
     value: { before, after, source: source(table), op, ts_ms: 1_700_000_000_100 },
   } satisfies ChangeEvent;
 }
+
+/** Payments of orders: a stream to join with orders in a time window (order_id may be null). */
+export const payments: ProcessorInput = {
+  name: 'shop/public.payments',
+  ...envelopeSchemas({
+    name: 'shop.public.payments',
+    keyFields: ['id'],
+    fields: [
+      { name: 'id', type: 'long' },
+      { name: 'order_id', type: ['null', 'long'], default: null },
+      { name: 'paid', type: 'double' },
+    ],
+  }),
+};
