@@ -130,6 +130,15 @@ describe('filter rows mode', () => {
     expect(summary(out)).toEqual(['d ->-', 'd 20>-', 't', 'u ->500']);
   });
 
+  it('passes truncates on: the table is empty afterwards, matching rows included', async () => {
+    const truncate: ChangeEvent = {
+      key: null,
+      value: { before: null, after: null, op: 't', ts_ms: 2, source },
+    };
+    const { out } = await filter({ ...rows, onError: 'drop' }, [truncate]);
+    expect(out).toEqual([truncate]);
+  });
+
   it('builds the same table as the condition applied to the final rows', async () => {
     let seed = 7;
     const next = (n: number) => {

@@ -144,8 +144,13 @@ export const filterProcessor = defineProcessor({
         const out: ChangeEvent[] = [];
         for (const event of events) {
           const value = event.value;
-          if (value === null || value.op === 't') {
-            if (matches(event)) out.push(event);
+          if (value === null) {
+            if (cfg.tombstones === 'keep') out.push(event);
+            continue;
+          }
+          // A truncate empties the table, matching rows included; it has no row to test.
+          if (value.op === 't') {
+            out.push(event);
             continue;
           }
           out.push(...asRowChanges(event, value, holds, wasIn));

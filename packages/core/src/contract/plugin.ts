@@ -1,7 +1,6 @@
 import type { Static, TSchema } from './config-schema.js';
 import type { ChangeEvent } from './envelope.js';
 import type { PluginContext, Position, ProcessorInputSchemas } from './context.js';
-import type { AvroRecordSchema } from '../schema/avro.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import type { TopicPartitionOffset } from '../transport/transport.js';
 import { CONTRACT_VERSION, PLUGIN_BRAND } from './version.js';

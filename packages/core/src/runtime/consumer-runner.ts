@@ -75,7 +75,7 @@ export function consumerRun(
     }
 
     const stores: TaskStateStore[] = [];
-    const stateLostAt: { stage: string; topic: string }[] = [];
+    const stateLostAt: { stage: string; topic: string; store: TaskStateStore }[] = [];
     /** The state store of a stateful processor: local, backed by its own changelog topic. */
     const processorState = async (stage: string): Promise<StateStore> => {
       const topic = stateChangelogTopic(pipeline, stage);
@@ -88,7 +88,7 @@ export function consumerRun(
       });
       stores.push(store);
       logger.info({ task: planned.id, stage, topic, ...report }, 'stage state restored');
-      if (report.changelogCreated) stateLostAt.push({ stage, topic });
+      if (report.unborn) stateLostAt.push({ stage, topic, store });
       return store;
     };
     const contextFor = (
@@ -179,7 +179,10 @@ export function consumerRun(
       }
       if (stateLostAt.length > 0) {
         const committed = await consumer.committed();
-        if (committed.length > 0) {
+        if (committed.length === 0) {
+          // A first start: the stages begin with empty state, which their changelogs now record.
+          for (const { store } of stateLostAt) await store.born();
+        } else {
           const lost = stateLostAt.map((s) => `"${s.stage}" (topic ${s.topic})`).join(', ');
           throw new TaskHaltedError(
             `the state of stage ${lost} is gone, but consumer group "${group}" has committed input offsets: ` +

@@ -43,10 +43,16 @@ export class LocalKvStore {
     return row === undefined ? undefined : JSON.parse(row.v);
   }
 
-  /** Entries whose key starts with `prefix`, in key order. */
+  /**
+   * Entries whose key starts with `prefix`, in key order, read lazily: a caller that stops early (the oldest
+   * entries of a time index) reads no more. Write only after the iteration ended.
+   */
   *entries(prefix = ''): IterableIterator<[string, unknown]> {
     // Every key with the prefix sorts below the prefix followed by the highest code point.
-    const rows = this.selectRange.all(prefix, `${prefix}\u{10FFFF}`) as { k: string; v: string }[];
+    const rows = this.selectRange.iterate(prefix, `${prefix}\u{10FFFF}`) as IterableIterator<{
+      k: string;
+      v: string;
+    }>;
     for (const row of rows) yield [row.k, JSON.parse(row.v)];
   }
 

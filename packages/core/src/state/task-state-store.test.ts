@@ -42,7 +42,9 @@ describe('TaskStateStore', () => {
 
   it('keeps what was flushed and drops what was not, as a crash would', async () => {
     const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
-    const { store } = await open(transport);
+    const { store, report } = await open(transport);
+    expect(report.unborn).toBe(true);
+    await store.born();
     await store.put('a', 1);
     await store.put('b', 2);
     await store.flush();
@@ -50,7 +52,7 @@ describe('TaskStateStore', () => {
     await store.delete('b');
     await store.close();
     const again = await open(transport);
-    expect(again.report.changelogCreated).toBe(false);
+    expect(again.report.unborn).toBe(false);
     expect(again.store.get('a')).toBe(1);
     expect(again.store.get('b')).toBe(2);
     await again.store.close();
@@ -127,19 +129,61 @@ describe('TaskStateStore', () => {
     await transport.close();
   });
 
-  it('drops a local store whose changelog topic is gone, and says the changelog was created', async () => {
+  it('drops a local store whose changelog topic is gone, and says so on every open until told to start empty', async () => {
     const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
     const { store } = await open(transport);
+    await store.born();
     await store.put('a', 1);
     await store.flush();
     await store.close();
     await transport.close();
     // Another log: the topic is not there any more.
     const other = await EmbeddedTransport.open({ dir: join(dir, 'other-log'), fsync: 'never' });
-    const reopened = await open(other);
-    expect(reopened.report.changelogCreated).toBe(true);
-    expect(reopened.store.get('a')).toBeUndefined();
-    await reopened.store.close();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const reopened = await open(other);
+      expect(reopened.report.unborn).toBe(true);
+      expect(reopened.store.get('a')).toBeUndefined();
+      await reopened.store.close();
+    }
+    const started = await open(other);
+    await started.store.born();
+    await started.store.close();
+    // Born: a moved store (another file) reads the birth record back.
+    expect((await open(other, 'moved.sqlite')).report.unborn).toBe(false);
     await other.close();
   });
+
+  it('says its state is lost when the changelog is shorter than what the local store applied', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const first = await open(transport);
+    await first.store.born();
+    for (let i = 0; i < 5; i++) await first.store.put(`k${i}`, i);
+    await first.store.flush();
+    await first.store.close();
+    await transport.close();
+    // The topic recreated under the same name, with less in it.
+    const recreated = await EmbeddedTransport.open({ dir: join(dir, 'log-2'), fsync: 'never' });
+    const other = await open(recreated, 'scratch.sqlite');
+    await other.store.born();
+    await other.store.close();
+    const lost = await open(recreated);
+    expect(lost.report.unborn).toBe(true);
+    expect(lost.report.entries).toBe(0);
+    await lost.store.close();
+    await recreated.close();
+  });
+
+  it('writes a flush of many records and counts it applied', async () => {
+    const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const { store } = await open(transport);
+    await store.born();
+    for (let i = 0; i < 200_000; i++) await store.put(`k${i}`, i);
+    await store.flush();
+    await store.close();
+    const again = await open(transport);
+    expect(again.report.entries).toBe(200_000);
+    expect(again.store.get('k199999')).toBe(199_999);
+    await again.store.close();
+    await transport.close();
+  }, 60_000);
 });

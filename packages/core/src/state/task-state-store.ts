@@ -12,6 +12,14 @@ export function stateChangelogTopic(pipeline: string, stage: string): string {
 const APPLIED = 'changelog-applied';
 /** Names the restore consumer group of this life of the local store. */
 const GENERATION = 'restore-generation';
+/** Set once the store has read (or written) its changelog's birth record. */
+const BORN = 'born';
+/**
+ * The changelog's birth record: written when the runtime confirms the stage may start with empty state. A
+ * changelog without it was created by an attempt that found the state lost, so the loss is seen again on every
+ * restart, not only on the first. Its key is no key the stage can use (stage keys are plain strings).
+ */
+const BIRTH_KEY = '\u0000datamesh:born';
 
 export interface TaskStateStoreOptions {
   readonly transport: Transport;
@@ -30,8 +38,11 @@ const RESTORE_STALL_MS = 60_000;
 export interface RestoreReport {
   /** Changelog records applied while opening. */
   readonly replayed: number;
-  /** The changelog topic did not exist: created empty (on a first start, or because it was deleted). */
-  readonly changelogCreated: boolean;
+  /**
+   * The store has no state it can vouch for: its changelog is new (a first start, or it was deleted), was
+   * recreated, or lost records. The runtime checks whether the stage may start empty and then calls `born()`.
+   */
+  readonly unborn: boolean;
   /** Entries the store holds. */
   readonly entries: number;
 }
@@ -104,21 +115,36 @@ export class TaskStateStore implements StateStore {
    * made while it runs wait for the next flush.
    */
   flush(): Promise<void> {
+    // The local commit covers the whole open transaction, so a write made while a flush sends would be committed
+    // locally without being in the changelog: callers flush with no processing in between (the runtime awaits
+    // the commit of a task whose stage has state; such a task never ends in a concurrently flushed sink).
     const previous = this.flushing ?? Promise.resolve();
     const records = this.pending;
     this.pending = [];
     const run = previous.then(async () => {
       if (records.length === 0) return;
       const written = await this.producer.send(records);
-      const next = Math.max(...written.map((m) => m.offset)) + 1;
-      this.local.setMeta(APPLIED, String(next));
+      // One partition: the records' offsets rise, the last is the highest.
+      this.local.setMeta(APPLIED, String(written[written.length - 1]!.offset + 1));
       this.local.commit();
     });
-    this.flushing = run.finally(() => {
-      if (this.flushing === tracked) this.flushing = undefined;
+    // A failed flush fails the caller (the task restarts); the chain only orders flushes.
+    const settled: Promise<void> = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.flushing = settled;
+    void settled.then(() => {
+      if (this.flushing === settled) this.flushing = undefined;
     });
-    const tracked = this.flushing;
     return run;
+  }
+
+  /** Records that the stage starts with empty state on purpose: the changelog's birth record. */
+  async born(): Promise<void> {
+    await this.producer.send([{ topic: this.topic, key: Buffer.from(BIRTH_KEY), value: Buffer.from('{}') }]);
+    this.local.setMeta(BORN, '1');
+    this.local.commit();
   }
 
   async close(): Promise<void> {
@@ -132,23 +158,22 @@ export class TaskStateStore implements StateStore {
 async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Promise<RestoreReport> {
   const { transport, topic, logger } = options;
   const described = await transport.describeTopic(topic);
-  let applied = Number(local.meta(APPLIED) ?? 0);
+  const applied = Number(local.meta(APPLIED) ?? 0);
   if (!described) {
     await transport.ensureTopic(topic, { partitions: 1, compacted: true });
     // A local store without its changelog (the topic was deleted) holds nothing durable: it is dropped, and
     // the runtime decides whether the stage may start empty.
     local.clear();
     local.commit();
-    return { replayed: 0, changelogCreated: true, entries: 0 };
+    return { replayed: 0, unborn: true, entries: 0 };
   }
   const end = described.endOffsets[0] ?? 0;
   if (applied > end) {
-    logger.warn(
-      { topic, applied, end },
-      'state changelog is shorter than the local store (recreated?): rebuilding from it',
-    );
+    // The changelog is shorter than what the local store applied: recreated, or records were lost.
+    logger.warn({ topic, applied, end }, 'state changelog is shorter than the local store: its state is lost');
     local.clear();
-    applied = 0;
+    local.commit();
+    return { replayed: 0, unborn: true, entries: 0 };
   }
   // Each life of the local store has a restore group, which remembers how far the last restore read. Reading on
   // from there re-applies, in order, some records the store already has, which is harmless; a new store (none
@@ -189,6 +214,10 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
           position = Math.max(position, record.offset + 1);
           if (!record.key) continue;
           const key = record.key.toString('utf8');
+          if (key === BIRTH_KEY) {
+            local.setMeta(BORN, '1');
+            continue;
+          }
           if (record.value === null) local.delete(key);
           else local.put(key, JSON.parse(record.value.toString('utf8')));
           replayed++;
@@ -204,5 +233,9 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
   }
   local.setMeta(APPLIED, String(Math.max(applied, end)));
   local.commit();
-  return { replayed, changelogCreated: false, entries: [...local.entries()].length };
+  return {
+    replayed,
+    unborn: local.meta(BORN) === undefined,
+    entries: [...local.entries()].length,
+  };
 }
