@@ -279,6 +279,25 @@ export async function up() {
     for (const port of Object.values(PORTS)) if (!(await canConnect(port))) return false;
     return true;
   });
+  // A new broker creates __consumer_offsets on the first group request and answers NOT_COORDINATOR until the
+  // group coordinator has loaded it (seconds on a loaded machine): a client's first group call would fail.
+  await waitUntilReady(name, 'the group coordinator answers', groupCoordinatorAnswers);
+}
+
+async function groupCoordinatorAnswers() {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const admin = new Kafka({
+    brokers: endpoint.brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 200 },
+  }).admin();
+  try {
+    await admin.connect();
+    const { groups } = await admin.describeGroups(['datamesh-services-ready']);
+    return groups.every((g) => g.errorCode === 0);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export async function down() {

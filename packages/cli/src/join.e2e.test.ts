@@ -325,8 +325,12 @@ describe('Postgres → join → filter → Kafka', () => {
     expect(stdout).toContain('task open-orders.with-customer: shop.public.orders, shop.public.customers');
     expect(stdout).toContain('-> [open -> shape] (fused) -> sink published (kafka)');
     expect(stdout).toContain('after.customer_name <- shop/public.customers:after.name');
-    expect(stdout).toContain('after.customer <- with-customer:after.customer_name');
-    expect(stdout).toMatch(/open reads: with-customer:after\.status/);
-    expect(stdout).toMatch(/shape reads: .*with-customer|shape reads: .*open:after\.amount/);
+    // Fused stages name the stage before them as their input.
+    expect(stdout).toContain('after.customer <- open:after.customer_name');
+    expect(stdout).toContain('after.big <- open:after.amount (cel: row.amount > 1000)');
+    expect(stdout).toContain('open reads: with-customer:after.status, with-customer:before.status');
+    expect(stdout).toMatch(
+      /with-customer reads: .*shop\/public\.orders:after\.customer_id.*shop\/public\.customers:after\.id/,
+    );
   }, 60_000);
 });

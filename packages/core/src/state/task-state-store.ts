@@ -170,7 +170,10 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
   const end = described.endOffsets[0] ?? 0;
   if (applied > end) {
     // The changelog is shorter than what the local store applied: recreated, or records were lost.
-    logger.warn({ topic, applied, end }, 'state changelog is shorter than the local store: its state is lost');
+    logger.warn(
+      { topic, applied, end },
+      'state changelog is shorter than the local store: its state is lost',
+    );
     local.clear();
     local.commit();
     return { replayed: 0, unborn: true, entries: 0 };
