@@ -28,6 +28,10 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const selected = names.length > 0 ? names : available;
+// Benchmarks that import none of our packages (state-store measures the candidate local stores, installing its
+// npm peers into .cache/bench/state-stores itself): run alone, nothing is built first.
+const needsNoBuild = new Set(['state-store']);
+const buildFirst = !selected.every((n) => needsNoBuild.has(n));
 
 // In dependency order: transport-kafka and the plugins compile against core's dist (sink-kafka also against
 // transport-kafka's, filter and projection against expression's); processor-fusion imports the processors' dist;
@@ -46,6 +50,7 @@ for (const pkg of [
   'sink-kafka',
   'cli',
 ]) {
+  if (!buildFirst) break;
   console.log(`building @datamesh/${pkg} (tsc -p packages/${pkg}/tsconfig.build.json)…`);
   const build = spawnSync(process.execPath, [tsc, '-p', `packages/${pkg}/tsconfig.build.json`], {
     cwd: root,
