@@ -11,6 +11,7 @@ import {
   type FieldLineage,
   type ProcessorInputSchemas,
   type ProcessorPlan,
+  type Row,
 } from '@datamesh/core';
 import type { JoinConfig } from './join-config.js';
 
@@ -219,4 +220,11 @@ function sameValueType(a: AvroSchema, b: AvroSchema): boolean {
 
 function describe(type: AvroSchema): string {
   return valueType(type).replace('/', ' ');
+}
+
+/** The output's left columns of a stored left row: a column added since it was stored takes its default. */
+export function leftColumnsOf(layout: JoinLayout, left: Row): Row {
+  const row: Row = {};
+  for (const { name, missing } of layout.left.columns) row[name] = name in left ? left[name] : missing;
+  return row;
 }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ChangeEvent, Envelope, Operation, Row, SourceInfo, StateStore } from '@datamesh/core';
-import type { JoinLayout } from './join-plan.js';
+import { leftColumnsOf, type JoinLayout } from './join-plan.js';
 import { fromStored, toStored, tupleText } from './stored-value.js';
 
 /** A left row as stored: its key, row image and `source` block, as they last arrived. */
@@ -165,8 +165,7 @@ export class TableJoin {
   /** The output row for a left row and its right row (null: none), or null when an inner join drops it. */
   private joined(left: Row, right: Row | null): Row | null {
     if (!right && this.layout.kind === 'inner') return null;
-    const row: Row = {};
-    for (const { name, missing } of this.layout.left.columns) row[name] = name in left ? left[name] : missing;
+    const row = leftColumnsOf(this.layout, left);
     for (const { from, to } of this.layout.right.copied) row[to] = right ? (right[from] ?? null) : null;
     return row;
   }

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ChangeEvent, Envelope, Row, SourceInfo, StateStore } from '@datamesh/core';
-import type { JoinLayout } from './join-plan.js';
+import { leftColumnsOf, type JoinLayout } from './join-plan.js';
 import { fromStored, toStored, tupleText } from './stored-value.js';
 
 type Side = 'left' | 'right';
@@ -274,11 +274,7 @@ export class WindowJoin {
   }
 
   private leftColumns(left: Occurrence): Row {
-    const leftRow = fromStored(left.row) as Row;
-    const row: Row = {};
-    for (const { name, missing } of this.layout.left.columns)
-      row[name] = name in leftRow ? leftRow[name] : missing;
-    return row;
+    return leftColumnsOf(this.layout, fromStored(left.row) as Row);
   }
 
   /**

@@ -16,6 +16,7 @@ export class LocalKvStore {
   private readonly upsert: StatementSync;
   private readonly remove: StatementSync;
   private readonly selectMeta: StatementSync;
+  private readonly countAll: StatementSync;
   private readonly upsertMeta: StatementSync;
   private inTransaction = false;
 
@@ -41,6 +42,7 @@ export class LocalKvStore {
     this.upsert = this.db.prepare('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)');
     this.remove = this.db.prepare('DELETE FROM kv WHERE k = ?');
     this.selectMeta = this.db.prepare('SELECT v FROM meta WHERE k = ?');
+    this.countAll = this.db.prepare('SELECT count(*) AS n FROM kv');
     this.upsertMeta = this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)');
   }
 
@@ -70,6 +72,11 @@ export class LocalKvStore {
   delete(key: string): void {
     this.begin();
     this.remove.run(key);
+  }
+
+  /** How many entries the store holds, without reading them. */
+  size(): number {
+    return Number((this.countAll.get() as { n: number | bigint }).n);
   }
 
   meta(key: string): string | undefined {

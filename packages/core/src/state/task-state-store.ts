@@ -239,6 +239,6 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
   return {
     replayed,
     unborn: local.meta(BORN) === undefined,
-    entries: [...local.entries()].length,
+    entries: local.size(),
   };
 }
