@@ -2,6 +2,7 @@ import type { ConsumedRecord, Consumer, TopicPartitionOffset } from '@datamesh/c
 import type { Admin, Consumer as KafkajsConsumer, EachBatchPayload } from 'kafkajs';
 import { fromKafkaMessage } from './record-mapping.js';
 import { RecordBuffer } from './record-buffer.js';
+import { fetchTopicOffsets } from './topic-offsets.js';
 
 /** Fetched records held for poll() at most; beyond this the fetch loop waits (backpressure). */
 const BUFFER_HIGH_WATER = 10_000;
@@ -123,7 +124,7 @@ export class KafkaConsumer implements Consumer {
     const committed = new Map((await this.committed()).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
     let lag = 0;
     for (const topic of this.parts.topics) {
-      for (const p of await admin.fetchTopicOffsets(topic)) {
+      for (const p of await fetchTopicOffsets(admin, topic)) {
         const from = committed.get(`${topic}/${p.partition}`) ?? Number(p.low);
         lag += Math.max(0, Number(p.high) - from);
       }

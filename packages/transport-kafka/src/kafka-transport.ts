@@ -14,6 +14,7 @@ import { KafkaProducer } from './kafka-producer.js';
 import { TopicMetadata, isUnknownTopic } from './topic-metadata.js';
 import { KafkaTransactionalProducer } from './transactional-producer.js';
 import { explainKafkaError } from './kafka-errors.js';
+import { fetchTopicOffsets } from './topic-offsets.js';
 
 const { ConfigResourceTypes } = kafkajs;
 /** kafkajs's ConfigSource for a value set on the topic itself (not a broker default). */
@@ -117,7 +118,7 @@ export class KafkaTransport implements Transport {
     let described;
     try {
       [offsets, described] = await Promise.all([
-        admin.fetchTopicOffsets(name),
+        fetchTopicOffsets(admin, name),
         admin.describeConfigs({
           includeSynonyms: false,
           resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: [...TOPIC_SETTINGS] }],
