@@ -112,6 +112,44 @@ describe('TaskStateStore', () => {
     await embedded.close();
   }, 20_000);
 
+  it('keeps what a restore read when it dies after remembering how far it read', async () => {
+    const embedded = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
+    const first = await open(embedded);
+    await first.store.put('a', 1);
+    await first.store.flush();
+    await first.store.close();
+    await (await open(embedded)).store.close();
+    // Changelog records the local store does not have yet (as after a crash between a flush's send and its
+    // local commit), written here through a second local store.
+    const other = await open(embedded, 'other.sqlite');
+    await other.store.put('b', 2);
+    await other.store.flush();
+    await other.store.close();
+    // The restore reads them, remembers its position, and dies while leaving its group.
+    const dying = Object.assign(Object.create(embedded) as EmbeddedTransport, {
+      consumer(options: Parameters<EmbeddedTransport['consumer']>[0]) {
+        const inner = embedded.consumer(options);
+        return {
+          poll: (o: Parameters<typeof inner.poll>[0]) => inner.poll(o),
+          readUpTo: (topic: string, ends: readonly number[]) => inner.readUpTo!(topic, ends),
+          commit: (offsets: Parameters<typeof inner.commit>[0]) => inner.commit(offsets),
+          committed: () => inner.committed(),
+          lag: () => inner.lag(),
+          close: async () => {
+            await inner.close();
+            throw new Error('killed while leaving the group');
+          },
+        };
+      },
+    });
+    await expect(open(dying)).rejects.toThrow('killed while leaving the group');
+    const again = await open(embedded);
+    expect(again.store.get('a')).toBe(1);
+    expect(again.store.get('b')).toBe(2);
+    await again.store.close();
+    await embedded.close();
+  });
+
   it('rebuilds a new local store (another node, a wiped disk) from the whole changelog', async () => {
     const transport = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
     const first = await open(transport, 'node-a.sqlite');

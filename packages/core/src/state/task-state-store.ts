@@ -229,6 +229,10 @@ async function restore(local: LocalKvStore, options: TaskStateStoreOptions): Pro
         // Offsets no reader sees (compacted away, transaction markers) end the read once passed.
         if (!consumer.readUpTo || consumer.readUpTo(topic, [end])) break;
       }
+      // The local store commits first: a crash between the two then re-reads records the store has, where the
+      // other order would skip records it lacks.
+      local.setMeta(APPLIED, String(Math.max(applied, end)));
+      local.commit();
       if (position > start) await consumer.commit([{ topic, partition: 0, offset: position }]);
     } finally {
       await consumer.close();
