@@ -1,4 +1,10 @@
-import type { ProduceRecord, TopicPartitionOffset, Transaction, TransactionalProducer } from '@datamesh/core';
+import type {
+  ProduceRecord,
+  RecordMetadata,
+  TopicPartitionOffset,
+  Transaction,
+  TransactionalProducer,
+} from '@datamesh/core';
 import type { Producer as KafkajsProducer, Transaction as KafkajsTransaction } from 'kafkajs';
 import { COMPRESSION_TYPES, writeRecords } from './kafka-producer.js';
 import type { Compression } from './kafka-options.js';
@@ -81,9 +87,9 @@ class KafkaTransaction implements Transaction {
     this.compression = compression;
   }
 
-  async send(records: readonly ProduceRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    await writeRecords(
+  async send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    if (records.length === 0) return [];
+    return writeRecords(
       (batch) => this.tx.sendBatch({ ...batch, acks: -1, compression: COMPRESSION_TYPES[this.compression] }),
       records,
       this.metadata,

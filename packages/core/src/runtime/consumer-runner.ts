@@ -6,6 +6,7 @@ import {
   type SinkTask,
   type TransportPosition,
 } from '../contract/plugin.js';
+import type { Transaction, TransactionalProducer } from '../transport/transport.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
@@ -129,12 +130,25 @@ export function consumerRun(
       fromBeginning: true,
     });
     const producer = services.transport.producer();
+    // Where the transport has transactions, a task that writes a topic writes it exactly once: each commit is
+    // one transaction holding the outputs since the last one, the stages' state changes and the input offsets.
+    // Outputs of a task that died before its commit are never read, so the restarted task — which may read its
+    // input partitions in another interleaving — computes on state that matches what readers saw.
+    const transactional =
+      planned.output.kind === 'topic'
+        ? services.transport.transactionalProducer?.(`datamesh.processor.${planned.id}`)
+        : undefined;
+    /** The transaction holding the outputs written since the last commit. */
+    let openTransaction: Transaction | undefined;
     const allMetrics: StageMetrics[] = [];
     let closeError: unknown;
     let lagProbe: LagProbe | undefined;
     /** A sink flush running in the background (see `commit`). */
     let background: Promise<void> | undefined;
     try {
+      // Fences a zombie instance of this task and settles the transaction it left open: before the state is
+      // restored (its changelog would stay unreadable past that transaction) and before offsets are read.
+      await transactional?.init();
       const stages: Stage[] = [];
       for (const p of planned.chain) {
         const state = p.plugin.stateful ? await processorState(p.stage.name) : undefined;
@@ -258,9 +272,32 @@ export function consumerRun(
         await background;
         if (backgroundFailure) throw backgroundFailure.error;
       };
+      /** Commits the outputs, state changes and input offsets since the last commit in one transaction. */
+      const commitTransaction = async (producer: TransactionalProducer) => {
+        const offsets = [...pending.values()];
+        const upTo = letters.mark();
+        pending.clear();
+        pendingSince = 0;
+        unflushed = 0;
+        const transaction = openTransaction ?? (await producer.begin());
+        openTransaction = undefined;
+        const localCommits: (() => void)[] = [];
+        try {
+          for (const store of stores) localCommits.push(await store.flushInto(transaction));
+          await transaction.sendOffsets(group, offsets);
+          await transaction.commit();
+        } catch (error) {
+          end.failed();
+          await transaction.abort().catch(() => undefined);
+          throw error;
+        }
+        for (const commitLocally of localCommits) commitLocally();
+        letters.committed(upTo);
+      };
       const commit = async (wait: boolean) => {
         await settled();
         if (pending.size === 0) return;
+        if (transactional) return commitTransaction(transactional);
         // Started here, so it takes exactly the state writes of the input whose offsets this commit carries.
         const state = Promise.all(stores.map((store) => store.flush()));
         state.catch(() => undefined);
@@ -329,7 +366,13 @@ export function consumerRun(
           end.processed((performance.now() - started) / 1000);
         } else if (output.kind === 'topic') {
           const topic = output.processor.output.topic;
-          await counted(end, () => producer.send(results.map((r) => codec.encode(topic, r.event))));
+          const encoded = results.map((r) => codec.encode(topic, r.event));
+          if (transactional) {
+            if (encoded.length > 0) {
+              await counted(end, async () => (openTransaction ??= await transactional.begin()).send(encoded));
+            }
+            unflushed += results.length;
+          } else await counted(end, () => producer.send(encoded));
         }
         for (const r of records) {
           pending.set(`${r.topic}\u0000${r.partition}`, {
@@ -341,7 +384,9 @@ export function consumerRun(
         // Counted from the first uncommitted record, so batches that all filter out still commit on time.
         if (pendingSince === 0) pendingSince = Date.now();
         const due = unflushed >= options.flushEvents || Date.now() - pendingSince >= options.flushIntervalMs;
-        if (!sink || due) await commit(false);
+        // Without a sink or a transaction the outputs are already written: commit at once, so little is read
+        // twice after a crash.
+        if ((!sink && !transactional) || due) await commit(false);
         allMetrics.forEach((m) => m.progressed());
       }
       // Graceful stop: what was written is flushed and its offsets committed.
@@ -349,6 +394,7 @@ export function consumerRun(
     } finally {
       await lagProbe?.stop();
       await background;
+      await openTransaction?.abort().catch(() => undefined);
       allMetrics.forEach((m) => m.up(false));
       // The consumer leaves its group first, whatever the plugins' closes do.
       closeError = await closeEach(logger, [
@@ -357,6 +403,7 @@ export function consumerRun(
         ...processors.map((p, i) => [`processor ${i}`, p.close ? () => p.close!() : undefined] as const),
         ...stores.map((store, i) => [`state ${i}`, () => store.close()] as const),
         ['producer', () => producer.close()],
+        ['transactional producer', transactional ? () => transactional.close() : undefined],
       ]);
     }
     // Reached only when the task itself ended well: then a failed close is the task's failure.

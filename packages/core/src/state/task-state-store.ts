@@ -1,6 +1,6 @@
 import type { StateStore } from '../contract/context.js';
 import type { Logger } from '../contract/context.js';
-import type { ProduceRecord, Producer, Transport } from '../transport/transport.js';
+import type { ProduceRecord, Producer, Transaction, Transport } from '../transport/transport.js';
 import { LocalKvStore } from './local-kv-store.js';
 
 /** The compacted topic holding a stateful stage's changelog. */
@@ -52,7 +52,9 @@ export interface RestoreReport {
  *
  * Writes apply to the local store at once (reads see them) and are collected as changelog records. `flush`
  * appends those records to the topic and then commits the local transaction; the runtime calls it before it
- * commits the input offsets, so committed input is always covered by durable state. A crash loses only writes
+ * commits the input offsets, so committed input is always covered by durable state. Where the transport has
+ * transactions the runtime calls `flushInto` instead: the records join the transaction that also commits the
+ * task's outputs and input offsets. A crash loses only writes
  * whose input was not committed either: they are made again when that input is read again.
  *
  * Opening replays the changelog into the local store from where the local store left off (a restart on the
@@ -138,6 +140,23 @@ export class TaskStateStore implements StateStore {
       if (this.flushing === settled) this.flushing = undefined;
     });
     return run;
+  }
+
+  /**
+   * The transactional form of `flush`: writes the changelog records of every write since the last flush into
+   * the caller's transaction, which also carries the task's outputs and input offsets. The returned function
+   * commits the local store; call it once the transaction committed. A transaction that fails leaves the task
+   * to restart: closing the store drops the local writes, and the aborted records are never read back.
+   */
+  async flushInto(transaction: Transaction): Promise<() => void> {
+    const records = this.pending;
+    this.pending = [];
+    const written = await transaction.send(records);
+    return () => {
+      const last = written[written.length - 1];
+      if (last) this.local.setMeta(APPLIED, String(last.offset + 1));
+      this.local.commit();
+    };
   }
 
   /** Records that the stage starts with empty state on purpose: the changelog's birth record. */

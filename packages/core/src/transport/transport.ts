@@ -62,7 +62,8 @@ export interface Producer {
  * an abort or a crash of the writer, none of them.
  */
 export interface Transaction {
-  send(records: readonly ProduceRecord[]): Promise<void>;
+  /** Appends records to the transaction; resolves with their offsets (visible to readers only once committed). */
+  send(records: readonly ProduceRecord[]): Promise<readonly RecordMetadata[]>;
   /** Commits a consumer group's offsets as part of the transaction (consume–transform–produce exactly once). */
   sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void>;
   commit(): Promise<void>;
