@@ -82,7 +82,12 @@ let skipped = 0;
 try {
   const report = JSON.parse(readFileSync(resultsFile, 'utf8'));
   passed = report.numPassedTests;
-  failed = report.numFailedTests + (report.numFailedTestSuites ?? 0);
+  // A test file that failed without a failed test (it did not load, or a hook threw) counts once; vitest's
+  // numFailedTestSuites would also count every describe block around a failed test.
+  const brokenFiles = report.testResults.filter(
+    (file) => file.status === 'failed' && !file.assertionResults.some((test) => test.status === 'failed'),
+  ).length;
+  failed = report.numFailedTests + brokenFiles;
   skipped = report.numPendingTests + (report.numTodoTests ?? 0);
 } catch {
   failed += 1;
