@@ -105,13 +105,11 @@ describe('join: inner', () => {
     ]);
   });
 
-  it('passes snapshot reads on as reads, and ignores tombstones of either input', async () => {
+  it('passes snapshot reads on as reads', async () => {
     const j = await joiner({ on, prefix: 'c_', fields: ['name'] });
     await j.right(change('customers', 'r', null, ada));
     const read = await j.left(change('orders', 'r', null, order1));
     expect(read[0]!.value!.op).toBe('r');
-    expect(await j.left({ key: { id: 1 }, value: null })).toEqual([]);
-    expect(await j.right({ key: { id: 7 }, value: null })).toEqual([]);
   });
 
   it('treats a truncate of either input as deleting its rows', async () => {
@@ -136,6 +134,39 @@ describe('join: inner', () => {
     await expect(async () =>
       task.process([change('orders', 'c', null, order1)], 'shop/public.other'),
     ).rejects.toThrow(/neither its left input "shop\/public.orders" nor its right "shop\/public.customers"/);
+  });
+});
+
+describe('join: tombstones', () => {
+  it('removes a row whose only trace is its tombstone (its delete compacted away), on either side', async () => {
+    const j = await joiner({ on, prefix: 'c_', fields: ['name'] });
+    await j.right(change('customers', 'c', null, ada));
+    await j.left(change('orders', 'c', null, order1), change('orders', 'c', null, { ...order1, id: 2 }));
+    expect(summary(await j.left({ key: { id: 1 }, value: null }))).toEqual([
+      `d {"id":1} {"id":1,"customer_id":7,"amount":10,"c_name":"Ada"} -> null`,
+      'tombstone {"id":1}',
+    ]);
+    const gone = await j.right({ key: { id: 7 }, value: null });
+    expect(summary(gone)).toEqual([
+      `d {"id":2} {"id":2,"customer_id":7,"amount":10,"c_name":"Ada"} -> null`,
+      'tombstone {"id":2}',
+    ]);
+    // With no right source to pass on, the row keeps its left row's source block.
+    expect(gone[0]!.value!.source.table).toBe('orders');
+    // The order still refers to customer 7: a new customer 7 brings it back.
+    expect(summary(await j.right(change('customers', 'c', null, { ...ada, name: 'Bea' })))).toEqual([
+      `c {"id":2} null -> {"id":2,"customer_id":7,"amount":10,"c_name":"Bea"}`,
+    ]);
+  });
+
+  it('changes nothing with a tombstone that follows its delete', async () => {
+    const j = await joiner({ on, prefix: 'c_', fields: ['name'] });
+    await j.right(change('customers', 'c', null, ada));
+    await j.left(change('orders', 'c', null, order1));
+    await j.left(change('orders', 'd', order1, null));
+    expect(await j.left({ key: { id: 1 }, value: null })).toEqual([]);
+    await j.right(change('customers', 'd', ada, null));
+    expect(await j.right({ key: { id: 7 }, value: null })).toEqual([]);
   });
 });
 

@@ -25,7 +25,8 @@ const INDEX = 'I\u0000';
  *   removes them from an inner join (or nulls their right columns in a left join), an insert adds the left rows
  *   that were waiting for it to an inner join.
  * - A left row whose join columns are null, or that has no right row, is in a left join's output only.
- * - Every output delete is followed by a tombstone, so a compacted output topic forgets the row.
+ * - Every output delete is followed by a tombstone, so a compacted output topic forgets the row. An input
+ *   tombstone deletes its key, as its delete did (a reader of a compacted input may see only the tombstone).
  *
  * State: left rows by key, right rows by join key, and an index from join key to the left keys referring to it.
  * Replaying input over state that already holds it re-emits the same rows: the view converges.
@@ -52,8 +53,13 @@ export class TableJoin {
       );
     }
     for (const event of events) {
-      // Tombstones only follow deletes, which carry the change already.
-      if (event.value === null) continue;
+      if (event.value === null) {
+        // A tombstone usually follows the delete that carried the change, and then finds nothing to remove. A
+        // reader of a compacted input that fell behind may see only the tombstone: the row is gone all the same.
+        if (side === 'left') await this.leftTombstone(event.key, out);
+        else await this.rightTombstone(event.key, out);
+        continue;
+      }
       if (side === 'left') await this.leftChange(event, event.value, out);
       else await this.rightChange(event, event.value, out);
     }
@@ -93,6 +99,25 @@ export class TableJoin {
     emit(out, event.key, before, after, value.source, value.ts_ms, value.op === 'r' ? 'r' : 'c');
   }
 
+  private async leftTombstone(key: Row | null, out: ChangeEvent[]): Promise<void> {
+    const leftKey = tupleText([key]);
+    const entry = this.state.get<LeftEntry>(LEFT + leftKey);
+    if (!entry) return;
+    const source = fromStored(entry.source) as SourceInfo;
+    await this.dropLeft(
+      leftKey,
+      entry,
+      { before: null, after: null, source, op: 'd', ts_ms: Date.now() },
+      out,
+    );
+  }
+
+  private async rightTombstone(key: Row | null, out: ChangeEvent[]): Promise<void> {
+    const joinKey = key ? this.joinKey(key, this.layout.right.joinColumns) : undefined;
+    if (joinKey === undefined || this.rightRow(joinKey) === null) return;
+    await this.replaceRight(joinKey, null, undefined, Date.now(), out);
+  }
+
   /** A left row leaves (a truncate of the left input): its joined row is deleted. */
   private async dropLeft(leftKey: string, entry: LeftEntry, value: Envelope, out: ChangeEvent[]) {
     const row = fromStored(entry.row) as Row;
@@ -107,7 +132,7 @@ export class TableJoin {
     const columns = this.layout.right.joinColumns;
     if (value.op === 't') {
       for (const [stored] of [...this.state.entries(RIGHT)]) {
-        await this.replaceRight(stored.slice(RIGHT.length), null, value, out);
+        await this.replaceRight(stored.slice(RIGHT.length), null, value.source, value.ts_ms, out);
       }
       return;
     }
@@ -120,13 +145,24 @@ export class TableJoin {
         : undefined;
     const newJoinKey = value.after ? this.joinKey(value.after, columns) : undefined;
     if (oldJoinKey !== undefined && oldJoinKey !== newJoinKey) {
-      await this.replaceRight(oldJoinKey, null, value, out);
+      await this.replaceRight(oldJoinKey, null, value.source, value.ts_ms, out);
     }
-    if (newJoinKey !== undefined) await this.replaceRight(newJoinKey, value.after, value, out);
+    if (newJoinKey !== undefined) {
+      await this.replaceRight(newJoinKey, value.after, value.source, value.ts_ms, out);
+    }
   }
 
-  /** Sets the right row of a join key and re-emits the left rows that refer to it, where they changed. */
-  private async replaceRight(joinKey: string, row: Row | null, value: Envelope, out: ChangeEvent[]) {
+  /**
+   * Sets the right row of a join key and re-emits the left rows that refer to it, where they changed. `source` is
+   * the right change's (none for a tombstone).
+   */
+  private async replaceRight(
+    joinKey: string,
+    row: Row | null,
+    source: SourceInfo | undefined,
+    ts_ms: number,
+    out: ChangeEvent[],
+  ) {
     const previous = this.rightRow(joinKey);
     if (row) await this.state.put(RIGHT + joinKey, toStored(row));
     else await this.state.delete(RIGHT + joinKey);
@@ -143,17 +179,17 @@ export class TableJoin {
         fromStored(entry.key) as Row,
         before,
         after,
-        this.sourceFor(entry, value.source),
-        value.ts_ms,
+        this.sourceFor(entry, source, ts_ms),
+        ts_ms,
         'c',
       );
     }
   }
 
   /** The `source` of an output row a right change caused, in the left input's shape. */
-  private sourceFor(entry: LeftEntry, rightSource: SourceInfo): SourceInfo {
-    if (this.rightSourceFits) return rightSource;
-    return { ...(fromStored(entry.source) as SourceInfo), ts_ms: rightSource.ts_ms };
+  private sourceFor(entry: LeftEntry, rightSource: SourceInfo | undefined, ts_ms: number): SourceInfo {
+    if (rightSource && this.rightSourceFits) return rightSource;
+    return { ...(fromStored(entry.source) as SourceInfo), ts_ms: rightSource?.ts_ms ?? ts_ms };
   }
 
   private rightRow(joinKey: string | undefined): Row | null {
