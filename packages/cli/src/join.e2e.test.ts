@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
@@ -6,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@datamesh/services/postgres-database';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+import { EventCodec, LocalSchemaRegistry, type Row } from '@datamesh/core';
 import { KafkaTransport } from '@datamesh/transport-kafka';
 import { isolatedHome, eventually, mesh, MeshNodeProcess } from './__fixtures__/mesh-process.js';
 
@@ -96,6 +98,52 @@ async function outputRows(topic: string): Promise<Map<string, string>> {
     await consumer.close();
   }
   return rows;
+}
+
+/**
+ * Where a wrong row went wrong: every record of each topic on the way whose key or row images name the order
+ * (or its customer), decoded, in topic order. Read only when the test already failed.
+ */
+async function historyOf(
+  topics: readonly string[],
+  matches: (row: Row | null) => boolean,
+): Promise<string[]> {
+  const codec = new EventCodec(await LocalSchemaRegistry.onTransport(transport));
+  const lines: string[] = [];
+  for (const topic of topics) {
+    const described = await transport.describeTopic(topic);
+    if (!described) {
+      lines.push(`${topic}: no such topic`);
+      continue;
+    }
+    const consumer = transport.consumer({ group: `e2e-history-${topic}-${Date.now()}`, topics: [topic] });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!consumer.readUpTo!(topic, described.endOffsets) && Date.now() < deadline) {
+        for (const record of await consumer.poll({ maxRecords: 10_000, maxWaitMs: 200 })) {
+          const json = record.key?.[0] === 0x7b;
+          const event = json
+            ? {
+                key: JSON.parse(record.key!.toString()) as Row,
+                value: record.value && {
+                  after: JSON.parse(record.value.toString()) as Row,
+                  before: null,
+                  op: '-',
+                },
+              }
+            : await codec.decode(record);
+          if (![event.key, event.value?.before ?? null, event.value?.after ?? null].some(matches)) continue;
+          lines.push(
+            `${topic}[${record.partition}@${record.offset}] ${event.value?.op ?? 'tombstone'} key=${JSON.stringify(event.key)} ` +
+              `before=${JSON.stringify(event.value?.before ?? null)} after=${JSON.stringify(event.value?.after ?? null)}`,
+          );
+        }
+      }
+    } finally {
+      await consumer.close();
+    }
+  }
+  return lines;
 }
 
 /** Random changes to both tables: orders move between customers, customers change, come and go. */
@@ -227,7 +275,7 @@ describe('Postgres → join → filter → Kafka', () => {
       }
     })();
     try {
-      for (let crash = 0; crash < 2; crash++) {
+      for (let crash = 0; crash < 3; crash++) {
         const node = new MeshNodeProcess(['--config', config], nodeEnv);
         killed.push(node);
         await node.url(60_000);
@@ -251,10 +299,45 @@ describe('Postgres → join → filter → Kafka', () => {
     }, 120_000).catch(() => undefined);
     last.child.kill('SIGTERM');
     const exitCode = await last.exited;
+    let diagnosis = '';
+    const wrong = [...new Set([...expected.keys(), ...seen.keys()])].find(
+      (k) => expected.get(k) !== seen.get(k),
+    );
+    if (wrong !== undefined) {
+      // The order's history through every topic on the way, its customer's, and what Postgres holds now.
+      const order = (await db.query(`SELECT * FROM orders WHERE id = $1`, [wrong])).rows[0] as
+        Row | undefined;
+      const customerId = (order?.['customer_id'] ??
+        JSON.parse(seen.get(wrong) ?? '{}').customer_id) as unknown;
+      const customer = (await db.query(`SELECT * FROM customers WHERE id = $1`, [customerId]))
+        .rows[0] as unknown;
+      const orders = await historyOf(
+        [`${source}.public.orders`, `orders-${run}.with-customer`, topic],
+        (row) => String(row?.['id']) === wrong,
+      );
+      const customers = await historyOf(
+        [`${source}.public.customers`],
+        (row) => String(row?.['id']) === String(customerId),
+      );
+      diagnosis =
+        `order ${wrong} in Postgres: ${JSON.stringify(order)}; customer ${String(customerId)}: ${JSON.stringify(customer)}\n` +
+        `${[...orders, ...customers].join('\n')}\n`;
+    }
     await db.end();
+    if (wrong !== undefined) {
+      // Every node's log, killed ones included, for the run that went wrong.
+      const logs = join(tmpdir(), `datamesh-join-e2e-${run}.log`);
+      await writeFile(
+        logs,
+        [...killed, last]
+          .map((node, i) => `=== node ${i}\n${node.lines.map((l) => JSON.stringify(l)).join('\n')}`)
+          .join('\n'),
+      );
+      diagnosis += `the nodes' logs: ${logs}\n`;
+    }
     const trouble = [...killed, last]
       .flatMap((node) => node.lines)
-      .filter((l) => Number(l['level']) >= 40)
+      .filter((l) => ['warn', 'error', 'fatal'].includes(String(l['level'])))
       .slice(-8)
       .map((l) => `${String(l['msg'])} ${JSON.stringify(l['err'] ?? l['task'] ?? '')}`.slice(0, 600));
 
@@ -265,7 +348,7 @@ describe('Postgres → join → filter → Kafka', () => {
       .map((k) => ({ id: k, postgres: expected.get(k), topic: seen.get(k) }));
     // Nothing may have been skipped on the way: a dead-lettered change would leave the view wrong.
     const deadLetters = (await transport.describeTopic(`datamesh.dlq.orders-${run}`))?.endOffsets ?? [];
-    const problems = `dead letters: ${deadLetters.reduce((a, b) => a + b, 0)}; the node's last warnings and errors: ${JSON.stringify(trouble, null, 1)}; stderr: ${last.stderr.slice(-2000)}; last lines: ${JSON.stringify(last.lines.slice(-6)).slice(0, 3000)}`;
+    const problems = `${diagnosis}dead letters: ${deadLetters.reduce((a, b) => a + b, 0)}; the node's last warnings and errors: ${JSON.stringify(trouble, null, 1)}; stderr: ${last.stderr.slice(-2000)}; last lines: ${JSON.stringify(last.lines.slice(-6)).slice(0, 3000)}`;
     expect({ exitCode, differing, rows: seen.size, deadLetters }, problems).toEqual({
       exitCode: 0,
       differing: [],
