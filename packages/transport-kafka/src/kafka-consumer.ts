@@ -12,6 +12,8 @@ const FIRST_JOIN_TIMEOUT_MS = 60_000;
 export interface KafkaConsumerParts {
   readonly consumer: KafkajsConsumer;
   readonly admin: () => Promise<Admin>;
+  /** A new, unconnected admin client: for a retry that must not use the shared one's stale metadata. */
+  readonly freshAdmin: () => Admin;
   readonly group: string;
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
@@ -124,7 +126,7 @@ export class KafkaConsumer implements Consumer {
     const committed = new Map((await this.committed()).map((o) => [`${o.topic}/${o.partition}`, o.offset]));
     let lag = 0;
     for (const topic of this.parts.topics) {
-      for (const p of await fetchTopicOffsets(admin, topic)) {
+      for (const p of await fetchTopicOffsets(admin, topic, this.parts.freshAdmin)) {
         const from = committed.get(`${topic}/${p.partition}`) ?? Number(p.low);
         lag += Math.max(0, Number(p.high) - from);
       }

@@ -118,7 +118,7 @@ export class KafkaTransport implements Transport {
     let described;
     try {
       [offsets, described] = await Promise.all([
-        fetchTopicOffsets(admin, name),
+        fetchTopicOffsets(admin, name, () => this.kafka.admin()),
         admin.describeConfigs({
           includeSynonyms: false,
           resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: [...TOPIC_SETTINGS] }],
@@ -209,6 +209,7 @@ export class KafkaTransport implements Transport {
         },
       }),
       admin: () => this.admin(),
+      freshAdmin: () => this.kafka.admin(),
       group: options.group,
       topics: options.topics,
       fromBeginning: options.fromBeginning ?? true,
