@@ -15,6 +15,7 @@ import {
   PluginRegistry,
   SourceDocument,
   Type,
+  type ConsumedRecord,
   type Consumer,
   type Plugin,
   type Transaction,
@@ -199,28 +200,25 @@ describe('a stateful processor writing a topic on Kafka', () => {
     const output = `eos-${suffix}.count`;
     const counts = new Map<number, number[]>();
     try {
-      const codec = new EventCodec(await LocalSchemaRegistry.onTransport(transport));
       const deadline = Date.now() + 90_000;
       while (!(await transport.describeTopic(output)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
       }
       const consumer = transport.consumer({ group: `${output}-reader`, topics: [output] });
-      let seen = 0;
-      while (seen < TOTAL && Date.now() < deadline) {
-        for (const record of await consumer.poll({ maxRecords: 1000, maxWaitMs: 500 })) {
-          const event = await codec.decode(record);
-          const id = event.key!['id'] as number;
-          counts.set(id, [...(counts.get(id) ?? []), event.value!.after!['n'] as number]);
-          seen++;
-        }
+      const records: ConsumedRecord[] = [];
+      while (records.length < TOTAL && Date.now() < deadline) {
+        records.push(...(await consumer.poll({ maxRecords: 1000, maxWaitMs: 500 })));
       }
       // Anything written twice would arrive now.
-      for (const record of await consumer.poll({ maxRecords: 1000, maxWaitMs: 2000 })) {
+      records.push(...(await consumer.poll({ maxRecords: 1000, maxWaitMs: 2000 })));
+      await consumer.close();
+      // The registry kept in the transport is read once: read it after the node registered the output's schemas.
+      const codec = new EventCodec(await LocalSchemaRegistry.onTransport(transport));
+      for (const record of records) {
         const event = await codec.decode(record);
         const id = event.key!['id'] as number;
         counts.set(id, [...(counts.get(id) ?? []), event.value!.after!['n'] as number]);
       }
-      await consumer.close();
     } finally {
       await node.stop();
       await transport.close();
