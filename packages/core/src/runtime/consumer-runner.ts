@@ -273,13 +273,13 @@ export function consumerRun(
         if (backgroundFailure) throw backgroundFailure.error;
       };
       /** Commits the outputs, state changes and input offsets since the last commit in one transaction. */
-      const commitTransaction = async (producer: TransactionalProducer) => {
+      const commitTransaction = async (transactions: TransactionalProducer) => {
         const offsets = [...pending.values()];
         const upTo = letters.mark();
         pending.clear();
         pendingSince = 0;
         unflushed = 0;
-        const transaction = openTransaction ?? (await producer.begin());
+        const transaction = openTransaction ?? (await transactions.begin());
         openTransaction = undefined;
         const localCommits: (() => void)[] = [];
         try {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../logging/logger.js';
 import { EmbeddedTransport } from '../transport/embedded/embedded-transport.js';
+import type { Consumer, ConsumerOptions } from '../transport/transport.js';
 import { TaskStateStore } from './task-state-store.js';
 
 let dir = '';
@@ -19,6 +20,27 @@ const topic = '__datamesh_state.p.join';
 
 async function open(transport: EmbeddedTransport, file = 'store.sqlite') {
   return TaskStateStore.open({ transport, topic, path: join(dir, file), logger });
+}
+
+/** The embedded transport, whose consumers pass every call on except the ones `change` replaces. */
+function withConsumers(
+  embedded: EmbeddedTransport,
+  change: (inner: Consumer) => Partial<Consumer>,
+): EmbeddedTransport {
+  return Object.assign(Object.create(embedded) as EmbeddedTransport, {
+    consumer(options: ConsumerOptions): Consumer {
+      const inner = embedded.consumer(options);
+      return {
+        poll: (o) => inner.poll(o),
+        readUpTo: (t, ends) => inner.readUpTo!(t, ends),
+        commit: (offsets) => inner.commit(offsets),
+        committed: () => inner.committed(),
+        lag: () => inner.lag(),
+        close: () => inner.close(),
+        ...change(inner),
+      };
+    },
+  });
 }
 
 describe('TaskStateStore', () => {
@@ -82,23 +104,16 @@ describe('TaskStateStore', () => {
   it('opens again at once when nothing was written since the last restore (a reader that only knows the end once it fetched it)', async () => {
     const embedded = await EmbeddedTransport.open({ dir: join(dir, 'log'), fsync: 'never' });
     // Like Kafka's consumer: it can tell it reached the end only by having fetched up to it.
-    const transport = Object.assign(Object.create(embedded) as EmbeddedTransport, {
-      consumer(options: Parameters<EmbeddedTransport['consumer']>[0]) {
-        const inner = embedded.consumer(options);
-        let fetched = 0;
-        return {
-          async poll(o: Parameters<typeof inner.poll>[0]) {
-            const records = await inner.poll(o);
-            for (const r of records) fetched = Math.max(fetched, r.offset + 1);
-            return records;
-          },
-          readUpTo: (_topic: string, ends: readonly number[]) => fetched >= (ends[0] ?? 0),
-          commit: (offsets: Parameters<typeof inner.commit>[0]) => inner.commit(offsets),
-          committed: () => inner.committed(),
-          lag: () => inner.lag(),
-          close: () => inner.close(),
-        };
-      },
+    const transport = withConsumers(embedded, (inner) => {
+      let fetched = 0;
+      return {
+        async poll(o) {
+          const records = await inner.poll(o);
+          for (const r of records) fetched = Math.max(fetched, r.offset + 1);
+          return records;
+        },
+        readUpTo: (_topic, ends) => fetched >= (ends[0] ?? 0),
+      };
     });
     for (let life = 0; life < 4; life++) {
       const { store } = await open(transport);
@@ -126,22 +141,12 @@ describe('TaskStateStore', () => {
     await other.store.flush();
     await other.store.close();
     // The restore reads them, remembers its position, and dies while leaving its group.
-    const dying = Object.assign(Object.create(embedded) as EmbeddedTransport, {
-      consumer(options: Parameters<EmbeddedTransport['consumer']>[0]) {
-        const inner = embedded.consumer(options);
-        return {
-          poll: (o: Parameters<typeof inner.poll>[0]) => inner.poll(o),
-          readUpTo: (topic: string, ends: readonly number[]) => inner.readUpTo!(topic, ends),
-          commit: (offsets: Parameters<typeof inner.commit>[0]) => inner.commit(offsets),
-          committed: () => inner.committed(),
-          lag: () => inner.lag(),
-          close: async () => {
-            await inner.close();
-            throw new Error('killed while leaving the group');
-          },
-        };
+    const dying = withConsumers(embedded, (inner) => ({
+      close: async () => {
+        await inner.close();
+        throw new Error('killed while leaving the group');
       },
-    });
+    }));
     await expect(open(dying)).rejects.toThrow('killed while leaving the group');
     const again = await open(embedded);
     expect(again.store.get('a')).toBe(1);

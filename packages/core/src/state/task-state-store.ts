@@ -54,8 +54,8 @@ export interface RestoreReport {
  * appends those records to the topic and then commits the local transaction; the runtime calls it before it
  * commits the input offsets, so committed input is always covered by durable state. Where the transport has
  * transactions the runtime calls `flushInto` instead: the records join the transaction that also commits the
- * task's outputs and input offsets. A crash loses only writes
- * whose input was not committed either: they are made again when that input is read again.
+ * task's outputs and input offsets. A crash loses only writes whose input was not committed either: they are
+ * made again when that input is read again.
  *
  * Opening replays the changelog into the local store from where the local store left off (a restart on the
  * same disk reads little), or from the beginning when the local store is new or behind (a task moved to
