@@ -102,7 +102,7 @@ export class TransactionalWriter implements OutputWriter {
   }
 
   /** Runs a step of the transaction; on failure aborts it (best effort) and throws the explained error. */
-  private async guarded(action: SinkAction, step: () => Promise<void>): Promise<void> {
+  private async guarded(action: SinkAction, step: () => Promise<unknown>): Promise<void> {
     try {
       await step();
     } catch (error) {

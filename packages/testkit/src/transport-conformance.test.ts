@@ -15,4 +15,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describeTransportConformance('embedded', () => EmbeddedTransport.open({ dir, fsync: 'never' }));
+describeTransportConformance('embedded', () => EmbeddedTransport.open({ dir, fsync: 'never' }), {
+  transactions: true,
+});

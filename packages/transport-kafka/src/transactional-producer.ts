@@ -74,6 +74,8 @@ class KafkaTransaction implements Transaction {
   private readonly metadata: TopicMetadata;
   private readonly partitioner: Partitioner;
   private readonly compression: Compression;
+  /** Where the records sent so far landed: Kafka writes them at once, readers see them after the commit. */
+  private readonly written: RecordMetadata[] = [];
 
   constructor(
     tx: KafkajsTransaction,
@@ -87,14 +89,15 @@ class KafkaTransaction implements Transaction {
     this.compression = compression;
   }
 
-  async send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
-    if (records.length === 0) return [];
-    return writeRecords(
+  async send(records: readonly ProduceRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const written = await writeRecords(
       (batch) => this.tx.sendBatch({ ...batch, acks: -1, compression: COMPRESSION_TYPES[this.compression] }),
       records,
       this.metadata,
       this.partitioner,
     );
+    this.written.push(...written);
   }
 
   async sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
@@ -112,8 +115,9 @@ class KafkaTransaction implements Transaction {
     );
   }
 
-  async commit(): Promise<void> {
+  async commit(): Promise<readonly RecordMetadata[]> {
     await this.tx.commit();
+    return this.written;
   }
 
   async abort(): Promise<void> {

@@ -6,7 +6,6 @@ import {
   type SinkTask,
   type TransportPosition,
 } from '../contract/plugin.js';
-import type { Transaction, TransactionalProducer } from '../transport/transport.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
@@ -16,7 +15,14 @@ import type { ProcessorInputSchemas, StateStore } from '../contract/context.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
 import { stateChangelogTopic, TaskStateStore } from '../state/task-state-store.js';
 import { TaskHaltedError } from './supervisor.js';
-import type { ConsumedRecord, Producer, TopicPartitionOffset } from '../transport/transport.js';
+import type {
+  ConsumedRecord,
+  Producer,
+  RecordMetadata,
+  TopicPartitionOffset,
+  Transaction,
+  TransactionalProducer,
+} from '../transport/transport.js';
 import {
   DEAD_LETTER_HEADER,
   deadLetterRecord,
@@ -281,17 +287,18 @@ export function consumerRun(
         unflushed = 0;
         const transaction = openTransaction ?? (await transactions.begin());
         openTransaction = undefined;
-        const localCommits: (() => void)[] = [];
+        const localCommits: ((committed: readonly RecordMetadata[]) => void)[] = [];
+        let committed: readonly RecordMetadata[];
         try {
           for (const store of stores) localCommits.push(await store.flushInto(transaction));
           await transaction.sendOffsets(group, offsets);
-          await transaction.commit();
+          committed = await transaction.commit();
         } catch (error) {
           end.failed();
           await transaction.abort().catch(() => undefined);
           throw error;
         }
-        for (const commitLocally of localCommits) commitLocally();
+        for (const commitLocally of localCommits) commitLocally(committed);
         letters.committed(upTo);
       };
       const commit = async (wait: boolean) => {

@@ -1,6 +1,12 @@
 import type { StateStore } from '../contract/context.js';
 import type { Logger } from '../contract/context.js';
-import type { ProduceRecord, Producer, Transaction, Transport } from '../transport/transport.js';
+import type {
+  ProduceRecord,
+  Producer,
+  RecordMetadata,
+  Transaction,
+  Transport,
+} from '../transport/transport.js';
 import { LocalKvStore } from './local-kv-store.js';
 
 /** The compacted topic holding a stateful stage's changelog. */
@@ -145,16 +151,18 @@ export class TaskStateStore implements StateStore {
   /**
    * The transactional form of `flush`: writes the changelog records of every write since the last flush into
    * the caller's transaction, which also carries the task's outputs and input offsets. The returned function
-   * commits the local store; call it once the transaction committed. A transaction that fails leaves the task
+   * commits the local store; call it with what the transaction's commit resolved to. A transaction that fails leaves the task
    * to restart: closing the store drops the local writes, and the aborted records are never read back.
    */
-  async flushInto(transaction: Transaction): Promise<() => void> {
+  async flushInto(transaction: Transaction): Promise<(committed: readonly RecordMetadata[]) => void> {
     const records = this.pending;
     this.pending = [];
-    const written = await transaction.send(records);
-    return () => {
-      const last = written[written.length - 1];
-      if (last) this.local.setMeta(APPLIED, String(last.offset + 1));
+    await transaction.send(records);
+    return (committed) => {
+      // One partition: the highest offset the transaction gave this topic is its last record's.
+      let next = -1;
+      for (const r of committed) if (r.topic === this.topic) next = Math.max(next, r.offset + 1);
+      if (next >= 0) this.local.setMeta(APPLIED, String(next));
       this.local.commit();
     };
   }

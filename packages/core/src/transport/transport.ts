@@ -62,11 +62,15 @@ export interface Producer {
  * an abort or a crash of the writer, none of them.
  */
 export interface Transaction {
-  /** Appends records to the transaction; resolves with their offsets (visible to readers only once committed). */
-  send(records: readonly ProduceRecord[]): Promise<readonly RecordMetadata[]>;
+  /**
+   * Adds records to the transaction (visible to readers only once committed). A transport may write them at
+   * once (Kafka) or only on commit (the embedded log), so their offsets are known once `commit` resolves.
+   */
+  send(records: readonly ProduceRecord[]): Promise<void>;
   /** Commits a consumer group's offsets as part of the transaction (consume–transform–produce exactly once). */
   sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void>;
-  commit(): Promise<void>;
+  /** Commits; resolves with where every record sent landed, in the order they were sent. */
+  commit(): Promise<readonly RecordMetadata[]>;
   abort(): Promise<void>;
 }
 

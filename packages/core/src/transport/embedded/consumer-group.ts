@@ -130,6 +130,21 @@ export class ConsumerGroups {
     await this.store.save(group, committed);
   }
 
+  /**
+   * Stores offsets a transaction commits. Its producer's fencing stands in for membership, as on Kafka: the
+   * group may even have no member in this process.
+   */
+  async storeCommitted(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (this.readOnly) throw new Error('cannot commit offsets: the transport was opened read-only');
+    const committed = await this.committed(group);
+    for (const { topic, partition, offset } of offsets) {
+      let partitions = committed.get(topic);
+      if (partitions === undefined) committed.set(topic, (partitions = new Map()));
+      partitions.set(partition, offset);
+    }
+    await this.store.save(group, committed);
+  }
+
   private rebalance(state: Group): void {
     const assignment = assignPartitions(state.members, this.partitionCount);
     state.owner.clear();

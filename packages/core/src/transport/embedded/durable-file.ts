@@ -7,12 +7,20 @@ let tempCounter = 0;
  * Replaces `path` with `data` so that a crash or power loss leaves either the old or the new content:
  * write a temp file, fsync it, rename it over the target, fsync the directory.
  */
-export async function writeFileDurably(path: string, data: string | Buffer): Promise<void> {
+export function writeFileDurably(path: string, data: string | Buffer): Promise<void> {
+  return replaceFile(path, data, true);
+}
+
+/**
+ * Replaces `path` with `data` so that a reader, or the process after a crash, finds either the old or the
+ * new content. With `sync` it also survives a power loss (`writeFileDurably`); without it, it costs no fsync.
+ */
+export async function replaceFile(path: string, data: string | Buffer, sync: boolean): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
   const handle = await open(temp, 'w');
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (sync) await handle.sync();
   } catch (error) {
     await handle.close();
     await rm(temp, { force: true });
@@ -20,7 +28,7 @@ export async function writeFileDurably(path: string, data: string | Buffer): Pro
   }
   await handle.close();
   await rename(temp, path);
-  await fsyncDirectory(dirname(path));
+  if (sync) await fsyncDirectory(dirname(path));
 }
 
 /** Makes a file's creation, rename or removal in `dir` durable. */

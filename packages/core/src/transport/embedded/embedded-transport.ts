@@ -1,17 +1,27 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Consumer, ConsumerOptions, Producer, TopicConfig, Transport } from '../transport.js';
+import type {
+  Consumer,
+  ConsumerOptions,
+  Producer,
+  TopicConfig,
+  TransactionalProducer,
+  Transport,
+} from '../transport.js';
 import { DefaultPartitioner } from '../partitioner.js';
+import { AppendGate } from './append-gate.js';
 import { AppendNotifier } from './append-notifier.js';
 import { compactLog } from './compaction.js';
 import { ConsumerGroups } from './consumer-group.js';
 import { acquireDirLock, type DirLock } from './dir-lock.js';
 import { EmbeddedConsumer } from './embedded-consumer.js';
 import { EmbeddedProducer } from './embedded-producer.js';
+import { EmbeddedTransactionalProducer, TransactionCoordinator } from './embedded-transaction.js';
 import { GroupOffsetStore } from './group-offsets.js';
 import type { FsyncPolicy, RecoveryReport } from './partition-log.js';
 import { applyRetention } from './retention.js';
 import { TopicRegistry } from './topic-registry.js';
+import { TransactionJournal, type TransactionRecovery } from './transaction-journal.js';
 
 export interface EmbeddedTransportOptions {
   /** Directory of the log; created when missing (unless read-only). */
@@ -61,7 +71,8 @@ const MiB = 1024 * 1024;
  * key partitioning, consumer groups splitting partitions).
  *
  * Layout under `dir`: `LOCK` (pid of the writer), `topics/<topic>/topic.json`,
- * `topics/<topic>/<partition>/<baseOffset>.log` segments, `groups/<group>.json` committed offsets.
+ * `topics/<topic>/<partition>/<baseOffset>.log` segments, `groups/<group>.json` committed offsets, and
+ * `transaction.journal` while a transaction is applied (see `TransactionCoordinator`).
  *
  * Consumer groups are coordinated within one instance: members in other processes are not seen.
  */
@@ -69,7 +80,8 @@ export class EmbeddedTransport implements Transport {
   readonly kind = 'embedded';
   private readonly notifier = new AppendNotifier();
   private readonly partitioner = new DefaultPartitioner();
-  private readonly producers = new Set<EmbeddedProducer>();
+  private readonly gate = new AppendGate();
+  private readonly producers = new Set<EmbeddedProducer | EmbeddedTransactionalProducer>();
   private readonly consumers = new Set<EmbeddedConsumer>();
   private readonly timers: NodeJS.Timeout[] = [];
   private maintenance: Promise<MaintenanceReport> | undefined;
@@ -77,7 +89,10 @@ export class EmbeddedTransport implements Transport {
   // Assigned in open(); the constructor stays private so no instance exists before its files are loaded.
   private topics!: TopicRegistry;
   private groups!: ConsumerGroups;
+  private transactions!: TransactionCoordinator;
   private lock: DirLock | undefined;
+  /** The committed transaction opening finished, when a crash had left one half applied. */
+  transactionRecovery: TransactionRecovery | undefined;
 
   readonly dir: string;
   readonly readOnly: boolean;
@@ -169,8 +184,26 @@ export class EmbeddedTransport implements Transport {
 
   producer(): Producer {
     this.assertOpen();
-    const producer = new EmbeddedProducer(this.topics, this.partitioner, this.readOnly, (p) =>
-      this.producers.delete(p),
+    const producer = new EmbeddedProducer({
+      topics: this.topics,
+      partitioner: this.partitioner,
+      readOnly: this.readOnly,
+      gate: this.gate,
+      assertWritable: () => this.transactions.assertWritable(),
+      onClose: (p) => this.producers.delete(p),
+    });
+    this.producers.add(producer);
+    return producer;
+  }
+
+  /** Transactions (see `TransactionCoordinator`): what a task writes and the offsets it read commit together. */
+  transactionalProducer(transactionalId: string): TransactionalProducer {
+    this.assertOpen();
+    const producer = new EmbeddedTransactionalProducer(
+      transactionalId,
+      this.transactions,
+      this.readOnly,
+      (p) => this.producers.delete(p),
     );
     this.producers.add(producer);
     return producer;
@@ -225,7 +258,18 @@ export class EmbeddedTransport implements Transport {
       (topic) => this.topics.get(topic)?.config.partitions,
       this.readOnly,
     );
+    const journal = new TransactionJournal(this.dir, this.settings.fsync === 'always');
+    this.transactions = new TransactionCoordinator({
+      topics: this.topics,
+      partitioner: this.partitioner,
+      gate: this.gate,
+      journal,
+      storeOffsets: (group, offsets) => this.groups.storeCommitted(group, offsets),
+    });
     if (this.readOnly) return;
+    this.transactionRecovery = await journal.complete(this.topics, (group, offsets) =>
+      this.groups.storeCommitted(group, offsets),
+    );
     if (this.settings.fsync === 'interval') {
       this.timers.push(setInterval(() => void this.syncAll(), this.settings.fsyncIntervalMs).unref());
     }
@@ -278,6 +322,7 @@ export class EmbeddedTransport implements Transport {
     for (const timer of this.timers) clearInterval(timer);
     await Promise.all([...this.consumers].map((c) => c.close()));
     await Promise.all([...this.producers].map((p) => p.close()));
+    await this.transactions.idle();
     this.notifier.wakeAll();
     await this.maintenance?.catch(() => undefined);
     try {

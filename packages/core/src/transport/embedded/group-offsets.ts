@@ -25,6 +25,8 @@ export class GroupOffsetStore {
   }
 
   async load(group: string): Promise<CommittedOffsets> {
+    // A save under way is what a reader must see.
+    await this.writes.get(group)?.catch(() => undefined);
     let text: string;
     try {
       text = await readFile(this.pathOf(group), 'utf8');
