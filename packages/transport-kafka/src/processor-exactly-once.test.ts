@@ -1,33 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLogger,
-  defineProcessor,
-  defineSource,
-  envelopeSchemas,
-  EventCodec,
-  LocalSchemaRegistry,
-  MeshNode,
-  nodeConfigFrom,
-  planPipeline,
-  PluginRegistry,
-  SourceDocument,
-  Type,
-  type ConsumedRecord,
-  type Consumer,
-  type Plugin,
-  type Transaction,
-  type TransactionalProducer,
-  type Transport,
-} from '@datamesh/core';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { useServices, type ServiceEndpoints } from '@datamesh/services/testing';
+import { itWritesProcessorOutputsExactlyOnce } from '@datamesh/testkit';
 import { KafkaTransport } from './index.js';
-
-// A stateful processor whose task writes a topic, run by a real node on Kafka while the transactions that commit
-// its work fail: once before the commit reached Kafka, once after (its answer lost). Its output must hold every
-// count once, in order: no output of a failed commit visible, no input counted twice into the state.
 
 let kafka: ServiceEndpoints['kafka'];
 let dir: string;
@@ -39,197 +16,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const KEYS = 7;
-const TOTAL = 3000;
-const schemas = envelopeSchemas({
-  name: 'test.counters',
-  keyFields: ['id'],
-  fields: [
-    { name: 'id', type: 'long' },
-    { name: 'n', type: 'long' },
-  ],
-});
-
-/** Changes n = 1..TOTAL for key n % KEYS, 25 every 20 ms. */
-const counting = defineSource({
-  name: 'counting',
-  version: '1.0.0',
-  config: Type.Object({}),
-  streams: () => [{ name: 'counters', ...schemas }],
-  create() {
-    let next = 1;
-    return {
-      async start(from) {
-        next = ((from?.['n'] as number | undefined) ?? 0) + 1;
-      },
-      async read() {
-        await new Promise((r) => setTimeout(r, 20));
-        if (next > TOTAL) return undefined;
-        const events = [];
-        const last = Math.min(TOTAL, next + 24);
-        for (; next <= last; next++) {
-          const source = { connector: 'counting', name: 'c', ts_ms: Date.now(), snapshot: 'false' };
-          events.push({
-            stream: 'counters',
-            event: {
-              key: { id: next % KEYS },
-              value: {
-                before: null,
-                after: { id: next % KEYS, n: next },
-                op: 'c' as const,
-                ts_ms: 0,
-                source,
-              },
-            },
-          });
-        }
-        return { events, position: { n: last } };
-      },
-      async acknowledge() {},
-      async stop() {},
-    };
-  },
-});
-
-/** Counts the changes per key in its state and emits the running count. */
-const runningCount = defineProcessor({
-  name: 'running-count',
-  version: '1.0.0',
-  config: Type.Object({}),
-  stateful: true,
-  plan: (inputs) => ({
-    keySchema: inputs[0]!.keySchema,
-    valueSchema: inputs[0]!.valueSchema,
-    lineage: [],
-    consumes: [],
-  }),
-  create: (_config, ctx) => ({
-    async process(events) {
-      const out = [];
-      for (const event of events) {
-        const id = event.key!['id'] as number;
-        const count = (ctx.state.get<number>(`count\u0000${id}`) ?? 0) + 1;
-        await ctx.state.put(`count\u0000${id}`, count);
-        out.push({ key: { id }, value: { ...event.value!, after: { id, n: count } } });
-      }
-      return out;
+describe('processor outputs on Kafka', () => {
+  itWritesProcessorOutputsExactlyOnce('Kafka', {
+    open: () => KafkaTransport.connect({ brokers: kafka.brokers }),
+    get nodeTransport() {
+      return { kind: 'kafka', kafka: { brokers: kafka.brokers } };
     },
-  }),
-});
-
-/**
- * Kafka, with the processor task's second commit failing before it reached Kafka and its fourth after: its
- * transaction's commit, or (a runtime without transactions) its consumer's offset commit.
- */
-function failingCommits(transport: Transport, group: string, commits: { count: number }): Transport {
-  const fail = async (commit: () => Promise<void>) => {
-    const n = ++commits.count;
-    if (n === 2) throw new Error('commit failed before it reached Kafka');
-    await commit();
-    if (n === 4) throw new Error('commit went through, its answer was lost');
-  };
-  const wrap = (producer: TransactionalProducer): TransactionalProducer => ({
-    init: () => producer.init(),
-    close: () => producer.close(),
-    async begin(): Promise<Transaction> {
-      const tx = await producer.begin();
-      return {
-        send: (records) => tx.send(records),
-        sendOffsets: (group, offsets) => tx.sendOffsets(group, offsets),
-        abort: () => tx.abort(),
-        commit: () => fail(() => tx.commit()),
-      };
+    get dataDir() {
+      return dir;
     },
   });
-  return Object.assign(Object.create(transport) as Transport, {
-    consumer: (options: Parameters<Transport['consumer']>[0]) => {
-      const consumer = transport.consumer(options);
-      if (options.group !== group) return consumer;
-      return {
-        poll: (o) => consumer.poll(o),
-        commit: (offsets) => fail(() => consumer.commit(offsets)),
-        committed: () => consumer.committed(),
-        lag: () => consumer.lag(),
-        readUpTo: (topic, ends) => consumer.readUpTo!(topic, ends),
-        close: () => consumer.close(),
-      } satisfies Consumer;
-    },
-    transactionalProducer: (id: string) => {
-      const producer = transport.transactionalProducer!(id);
-      return id.startsWith('datamesh.processor.') ? wrap(producer) : producer;
-    },
-  });
-}
-
-describe('a stateful processor writing a topic on Kafka', () => {
-  it('writes each output once and counts each input once when its commits fail before and after Kafka took them', async () => {
-    const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const registry = new PluginRegistry();
-    for (const plugin of [counting, runningCount] as Plugin[]) {
-      registry.add({ plugin, packageName: plugin.name, packageVersion: '1.0.0', packageDir: dir });
-    }
-    const plan = await planPipeline(
-      SourceDocument.fromValue({
-        apiVersion: 'datamesh/v1',
-        kind: 'Pipeline',
-        name: `eos-${suffix}`,
-        sources: [{ name: `src-${suffix}`, plugin: 'counting' }],
-        processors: [{ name: 'count', plugin: 'running-count', inputs: [`src-${suffix}`], shared: true }],
-      }),
-      registry,
-    );
-    const { config } = nodeConfigFrom(
-      SourceDocument.fromValue({
-        apiVersion: 'datamesh/v1',
-        kind: 'Node',
-        dataDir: dir,
-        http: { port: 0 },
-        transport: { kind: 'kafka', partitions: 3, kafka: { brokers: kafka.brokers } },
-        tasks: { flushIntervalMs: 100 },
-      }),
-      dir,
-    );
-    const transport = await KafkaTransport.connect({ brokers: kafka.brokers });
-    const commits = { count: 0 };
-    const node = await MeshNode.start({
-      config,
-      plans: [plan],
-      transport: failingCommits(transport, `datamesh.eos-${suffix}.count`, commits),
-      logger: createLogger({ level: 'silent' }),
-    });
-    const output = `eos-${suffix}.count`;
-    const counts = new Map<number, number[]>();
-    try {
-      const deadline = Date.now() + 90_000;
-      while (!(await transport.describeTopic(output)) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const consumer = transport.consumer({ group: `${output}-reader`, topics: [output] });
-      const records: ConsumedRecord[] = [];
-      while (records.length < TOTAL && Date.now() < deadline) {
-        records.push(...(await consumer.poll({ maxRecords: 1000, maxWaitMs: 500 })));
-      }
-      // Anything written twice would arrive now.
-      records.push(...(await consumer.poll({ maxRecords: 1000, maxWaitMs: 2000 })));
-      await consumer.close();
-      // The registry kept in the transport is read once: read it after the node registered the output's schemas.
-      const codec = new EventCodec(await LocalSchemaRegistry.onTransport(transport));
-      for (const record of records) {
-        const event = await codec.decode(record);
-        const id = event.key!['id'] as number;
-        counts.set(id, [...(counts.get(id) ?? []), event.value!.after!['n'] as number]);
-      }
-    } finally {
-      await node.stop();
-      await transport.close();
-    }
-    expect(commits.count).toBeGreaterThan(4);
-    for (let id = 0; id < KEYS; id++) {
-      const inputs = Array.from({ length: TOTAL }, (_, i) => i + 1).filter((n) => n % KEYS === id).length;
-      expect({ id, counts: counts.get(id) }).toEqual({
-        id,
-        counts: Array.from({ length: inputs }, (_, i) => i + 1),
-      });
-    }
-  }, 180_000);
 });
