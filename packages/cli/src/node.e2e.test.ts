@@ -111,9 +111,9 @@ describe('mesh node start', () => {
     const result = analyse(await readLines(out));
     expect(result.distinct).toEqual(new Set(Array.from({ length: limit }, (_, i) => i + 1)));
     expect(result.outOfOrderKeys).toEqual([]);
-    // The embedded transport is at-least-once across a crash: a batch appended but whose position was
-    // not yet stored is produced again. Replays are bounded by what was in flight at each crash.
-    expect(result.duplicates).toBeLessThan(limit / 2);
+    // A source batch and its position commit in one transaction, and the file sink skips input it was handed
+    // again by its position: no change reaches the file twice.
+    expect(result.duplicates).toBe(0);
   });
 });
 

@@ -14,7 +14,7 @@ import { createTestContext, type TestContext } from '@datamesh/testkit';
 import { kafkaSink, kafkaSinkOutputs } from './index.js';
 import { created, deleted, order, sinkRecords, tombstone, truncated } from './__fixtures__/orders.js';
 
-// The whole task on the embedded transport, which has no transactions: no services needed.
+// The whole task on the embedded transport: no services needed.
 const dir = mkdtempSync(join(tmpdir(), 'datamesh-sink-kafka-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let runs = 0;
@@ -40,10 +40,28 @@ async function readAll(topic: string): Promise<ConsumedRecord[]> {
   return out;
 }
 
-describe('kafka sink on a transport without transactions', () => {
+describe('kafka sink on the embedded transport', () => {
+  it('commits its records and the input offsets in one transaction by default', async () => {
+    const task = await kafkaSink.create(config({ topic: 'orders-once', partitions: 2 }), ctx);
+    expect(task.flushWithOffsets).toBeDefined();
+    await task.write(sinkRecords([created(order(1)), created(order(2))]));
+    // Nothing is readable before the commit.
+    expect(await readAll('orders-once')).toEqual([]);
+    await task.flushWithOffsets!({
+      group: 'orders-in',
+      offsets: [{ topic: 'orders', partition: 0, offset: 2 }],
+    });
+    await task.close?.();
+
+    expect(await readAll('orders-once')).toHaveLength(2);
+    const group = transport.consumer({ group: 'orders-in', topics: ['orders'] });
+    expect(await group.committed()).toEqual([{ topic: 'orders', partition: 0, offset: 2 }]);
+    await group.close();
+  });
+
   it('creates the topic, writes at least once through flush, and has no flushWithOffsets', async () => {
     const task = await kafkaSink.create(
-      config({ topic: 'orders-rows', envelope: 'row', partitions: 2 }),
+      config({ topic: 'orders-rows', envelope: 'row', partitions: 2, exactlyOnce: false }),
       ctx,
     );
     expect(task.flushWithOffsets).toBeUndefined();

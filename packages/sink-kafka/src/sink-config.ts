@@ -92,7 +92,7 @@ export const kafkaSinkConfig = Type.Object(
     exactlyOnce: Type.Boolean({
       default: true,
       description:
-        "Write records and input offsets in one Kafka transaction, when writing to the node's own Kafka transport (no `cluster`); at-least-once otherwise.",
+        "Write records and input offsets in one transaction, when writing to the node's own transport (no `cluster`): Kafka, or the embedded log; at-least-once otherwise.",
     }),
     cluster: Type.Optional(ClusterSchema),
     maxBufferedBytes: Type.Integer({
