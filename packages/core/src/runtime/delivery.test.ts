@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { delegatingConsumer } from '../transport/__fixtures__/delegating-consumer.js';
 import { Type } from '@sinclair/typebox';
 import { defineProcessor, defineSink, defineSource, type SourceTask } from '../contract/plugin.js';
 import { METRIC } from '../metrics/standard-metrics.js';
@@ -95,7 +96,7 @@ describe('delivery', () => {
           if (options.group !== 'datamesh.rejoin.out') return inner;
           const recent: ConsumedRecord[][] = [];
           let polls = 0;
-          return Object.assign(Object.create(inner) as Consumer, {
+          return delegatingConsumer(inner, {
             async poll(args: Parameters<Consumer['poll']>[0]) {
               const records = await inner.poll(args);
               if (records.length === 0) return records;

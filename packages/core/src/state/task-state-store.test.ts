@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { delegatingConsumer } from '../transport/__fixtures__/delegating-consumer.js';
 import { createLogger } from '../logging/logger.js';
 import { EmbeddedTransport } from '../transport/embedded/embedded-transport.js';
 import type { Consumer, ConsumerOptions } from '../transport/transport.js';
@@ -30,15 +31,7 @@ function withConsumers(
   return Object.assign(Object.create(embedded) as EmbeddedTransport, {
     consumer(options: ConsumerOptions): Consumer {
       const inner = embedded.consumer(options);
-      return {
-        poll: (o) => inner.poll(o),
-        readUpTo: (t, ends) => inner.readUpTo!(t, ends),
-        commit: (offsets) => inner.commit(offsets),
-        committed: () => inner.committed(),
-        lag: () => inner.lag(),
-        close: () => inner.close(),
-        ...change(inner),
-      };
+      return delegatingConsumer(inner, change(inner));
     },
   });
 }
