@@ -305,6 +305,46 @@ export function describeTransportConformance(
     );
 
     it(
+      'gives every partition of an exclusive group to one member; another takes over when it leaves',
+      { timeout: testTimeout },
+      async () => {
+        await withTransport(async (transport) => {
+          const topic = uniqueName('exclusive');
+          const group = uniqueName('exclusive-group');
+          await transport.ensureTopic(topic, { partitions: 3 });
+          const producer = transport.producer();
+          const wave = (n: number) =>
+            producer.send(Array.from({ length: 30 }, (_, i) => keyed(topic, `k${i}`, `w${n}`)));
+          const a = transport.consumer({ group, topics: [topic], exclusive: true });
+          const b = transport.consumer({ group, topics: [topic], exclusive: true });
+
+          await wave(1);
+          const first = await drainGroup([a, b], (records) => records.length >= 30, timeoutMs);
+          const holder = (first.get(a) ?? []).length > 0 ? a : b;
+          const other = holder === a ? b : a;
+          expect(first.get(other)).toEqual([]);
+          expect(holder.assignment()).toHaveLength(3);
+          expect(other.assignment()).toEqual([]);
+          await holder.commit(nextOffsets(first.get(holder)!));
+
+          // The holder reads part of wave 2 without committing, then leaves: the other member takes every
+          // partition over, from the committed offsets.
+          await wave(2);
+          const uncommitted = await drain(holder, 1, timeoutMs, 10, false);
+          await holder.close();
+          const second = await drainGroup([other], (records) => records.length >= 30, timeoutMs);
+          const taken = second.get(other)!;
+          expect(taken.map((r) => r.value?.toString())).toEqual(Array.from({ length: 30 }, () => 'w2'));
+          expect(other.assignment()).toHaveLength(3);
+          const positions = new Set(taken.map((r) => `${r.partition}/${r.offset}`));
+          for (const r of uncommitted) expect(positions.has(`${r.partition}/${r.offset}`)).toBe(true);
+          await other.close();
+          await producer.close();
+        });
+      },
+    );
+
+    it(
       'waits in poll up to maxWaitMs and wakes when a record arrives',
       { timeout: testTimeout },
       async () => {

@@ -1,4 +1,4 @@
-import type { ConsumedRecord, Consumer, TopicPartitionOffset } from '@datamesh/core';
+import type { ConsumedRecord, Consumer, TopicPartition, TopicPartitionOffset } from '@datamesh/core';
 import type { Admin, Consumer as KafkajsConsumer, EachBatchPayload } from 'kafkajs';
 import { fromKafkaMessage } from './record-mapping.js';
 import { RecordBuffer } from './record-buffer.js';
@@ -102,6 +102,13 @@ export class KafkaConsumer implements Consumer {
     }
     // kafkajs answers a commit on a consumer that just crashed without sending it.
     this.throwIfFailed();
+  }
+
+  assignment(): TopicPartition[] {
+    this.throwIfFailed();
+    return [...this.assigned].flatMap(([topic, partitions]) =>
+      [...partitions].sort((a, b) => a - b).map((partition) => ({ topic, partition })),
+    );
   }
 
   readUpTo(topic: string, ends: readonly number[]): boolean {

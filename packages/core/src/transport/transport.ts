@@ -41,6 +41,11 @@ export interface ConsumedRecord {
   readonly headers: Headers;
 }
 
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
 /** The next offset to read, per topic and partition (Kafka's convention: last consumed + 1). */
 export interface TopicPartitionOffset {
   readonly topic: string;
@@ -93,6 +98,12 @@ export interface ConsumerOptions {
   readonly topics: readonly string[];
   /** Where to start when the group has no committed offset. Default: earliest. */
   readonly fromBeginning?: boolean;
+  /**
+   * One member of the group at a time holds every partition of its topics; the others stand by with none, and
+   * one of them takes over when the holder leaves (its node stopped or died). A member that joins does not take
+   * the partitions from the one holding them. Default: the partitions are split among the members.
+   */
+  readonly exclusive?: boolean;
 }
 
 export interface Consumer {
@@ -102,6 +113,11 @@ export interface Consumer {
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
   /** The group's committed next offsets. */
   committed(): Promise<TopicPartitionOffset[]>;
+  /**
+   * The partitions this member holds now: none before it joined its group, or while it stands by (`exclusive`).
+   * Throws when the consumer failed, as `poll` would.
+   */
+  assignment(): readonly TopicPartition[];
   /** Records not yet consumed by this group (end offset − committed), summed over partitions. */
   lag(): Promise<number>;
   /**

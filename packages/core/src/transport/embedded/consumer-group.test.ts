@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignPartitions } from './consumer-group.js';
+import { assignPartitions, type TopicPartition } from './consumer-group.js';
 
 const counts = new Map([
   ['orders', 4],
@@ -7,18 +7,22 @@ const counts = new Map([
 ]);
 const partitionCount = (topic: string) => counts.get(topic);
 
+/** A group member as the assignor sees it. */
+const member = (
+  memberId: number,
+  topics: string[],
+  { exclusive = false, holding = [] as TopicPartition[] } = {},
+) => ({ memberId, topics, exclusive, assignment: () => holding });
+
 describe('assignPartitions', () => {
   it('gives a lone member every partition of its topics', () => {
-    const result = assignPartitions([{ memberId: 1, topics: ['orders'] }], partitionCount);
+    const result = assignPartitions([member(1, ['orders'])], partitionCount);
     expect(result.get(1)?.map((tp) => tp.partition)).toEqual([0, 1, 2, 3]);
   });
 
   it('splits each topic in contiguous ranges, earlier members taking the extra partitions', () => {
     const result = assignPartitions(
-      [
-        { memberId: 1, topics: ['orders', 'users'] },
-        { memberId: 2, topics: ['orders', 'users'] },
-      ],
+      [member(1, ['orders', 'users']), member(2, ['orders', 'users'])],
       partitionCount,
     );
     expect(result.get(1)).toEqual([
@@ -37,11 +41,11 @@ describe('assignPartitions', () => {
   it('only assigns a topic to the members subscribed to it, and leaves extra members idle', () => {
     const result = assignPartitions(
       [
-        { memberId: 1, topics: ['users'] },
-        { memberId: 2, topics: ['orders'] },
-        { memberId: 3, topics: ['users'] },
-        { memberId: 4, topics: ['users'] },
-        { memberId: 5, topics: ['users'] },
+        member(1, ['users']),
+        member(2, ['orders']),
+        member(3, ['users']),
+        member(4, ['users']),
+        member(5, ['users']),
       ],
       partitionCount,
     );
@@ -50,6 +54,32 @@ describe('assignPartitions', () => {
   });
 
   it('assigns nothing for a topic that does not exist yet', () => {
-    expect(assignPartitions([{ memberId: 1, topics: ['later'] }], partitionCount).get(1)).toEqual([]);
+    expect(assignPartitions([member(1, ['later'])], partitionCount).get(1)).toEqual([]);
+  });
+
+  it('gives an exclusive group every partition of its topics on one member: the holder, else the first', () => {
+    const all = [
+      ...[0, 1, 2, 3].map((partition) => ({ topic: 'orders', partition })),
+      ...[0, 1, 2].map((partition) => ({ topic: 'users', partition })),
+    ];
+    const fresh = assignPartitions(
+      [
+        member(1, ['orders', 'users'], { exclusive: true }),
+        member(2, ['orders', 'users'], { exclusive: true }),
+      ],
+      partitionCount,
+    );
+    expect(fresh.get(1)).toEqual(all);
+    expect(fresh.get(2)).toEqual([]);
+    // A member joining before the holder in the list does not take the partitions from it.
+    const later = assignPartitions(
+      [
+        member(3, ['orders', 'users'], { exclusive: true }),
+        member(1, ['orders', 'users'], { exclusive: true, holding: all }),
+      ],
+      partitionCount,
+    );
+    expect(later.get(1)).toEqual(all);
+    expect(later.get(3)).toEqual([]);
   });
 });

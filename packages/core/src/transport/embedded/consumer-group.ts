@@ -1,27 +1,39 @@
-import type { TopicPartitionOffset } from '../transport.js';
+import type { TopicPartition, TopicPartitionOffset } from '../transport.js';
 import type { CommittedOffsets, GroupOffsetStore } from './group-offsets.js';
 
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type { TopicPartition } from '../transport.js';
 
 export interface GroupMember {
   readonly memberId: number;
   readonly topics: readonly string[];
+  /** See `ConsumerOptions.exclusive`. */
+  readonly exclusive: boolean;
+  /** The partitions the member holds now. */
+  assignment(): readonly TopicPartition[];
   /** The member's partitions after a rebalance (sorted by topic, then partition). */
   assign(partitions: readonly TopicPartition[]): void;
 }
 
 /**
  * Splits each topic's partitions among the members subscribed to it, in contiguous ranges, earlier members
- * first (Kafka's range assignor). Members are taken in join order.
+ * first (Kafka's range assignor). Members are taken in join order. An exclusive group's partitions all go to
+ * one member.
  */
 export function assignPartitions(
-  members: readonly Pick<GroupMember, 'memberId' | 'topics'>[],
+  members: readonly Pick<GroupMember, 'memberId' | 'topics' | 'exclusive' | 'assignment'>[],
   partitionCount: (topic: string) => number | undefined,
 ): Map<number, TopicPartition[]> {
   const result = new Map<number, TopicPartition[]>(members.map((m) => [m.memberId, []]));
+  if (members.some((m) => m.exclusive)) {
+    // Everything to one member: the one holding the partitions already, else the earliest to join.
+    const holder = members.find((m) => m.assignment().length > 0) ?? members[0];
+    if (holder === undefined) return result;
+    const mine = result.get(holder.memberId)!;
+    for (const topic of [...new Set(members.flatMap((m) => m.topics))].sort()) {
+      for (let p = 0; p < (partitionCount(topic) ?? 0); p++) mine.push({ topic, partition: p });
+    }
+    return result;
+  }
   const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
   for (const topic of topics) {
     const count = partitionCount(topic) ?? 0;

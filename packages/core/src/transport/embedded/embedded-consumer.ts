@@ -32,6 +32,7 @@ let nextMemberId = 1;
 export class EmbeddedConsumer implements Consumer, GroupMember {
   readonly memberId = nextMemberId++;
   readonly topics: readonly string[];
+  readonly exclusive: boolean;
   private readonly group: string;
   private readonly fromBeginning: boolean;
   private readonly channels: string[];
@@ -48,6 +49,7 @@ export class EmbeddedConsumer implements Consumer, GroupMember {
     this.group = options.group;
     this.topics = [...new Set(options.topics)];
     this.fromBeginning = options.fromBeginning ?? true;
+    this.exclusive = options.exclusive ?? false;
     this.channels = [...this.topics, memberChannel(this.memberId)];
     context.groups.join(this.group, this);
   }
