@@ -36,6 +36,7 @@ import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import type { TaskRun } from './supervisor.js';
+import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
 
 export interface ConsumerRunOptions {
   readonly partitions: number;
@@ -130,12 +131,6 @@ export function consumerRun(
         await services.transport.ensureTopic(topic, { partitions: 1 });
     }
     const group = `datamesh.${planned.id}`;
-    const consumer = services.transport.consumer({
-      group,
-      topics: [...planned.inputs.map((i) => i.topic), replay],
-      fromBeginning: true,
-    });
-    const producer = services.transport.producer();
     // Where the transport has transactions, a task that writes a topic writes it exactly once: each commit is
     // one transaction holding the outputs since the last one, the stages' state changes and the input offsets.
     // Outputs of a task that died before its commit are never read, so the restarted task — which may read its
@@ -144,6 +139,15 @@ export function consumerRun(
       planned.output.kind === 'topic'
         ? services.transport.transactionalProducer?.(`datamesh.processor.${planned.id}`)
         : undefined;
+    // Its transactional id is one per task: one node at a time runs it, the one whose consumer holds the input
+    // partitions; the task waits on the others (exclusive group) rather than fence the running one.
+    const consumer = services.transport.consumer({
+      group,
+      topics: [...planned.inputs.map((i) => i.topic), replay],
+      fromBeginning: true,
+      ...(transactional ? { exclusive: true } : {}),
+    });
+    const producer = services.transport.producer();
     /** The transaction holding the outputs written since the last commit. */
     let openTransaction: Transaction | undefined;
     const allMetrics: StageMetrics[] = [];
@@ -152,6 +156,7 @@ export function consumerRun(
     /** A sink flush running in the background (see `commit`). */
     let background: Promise<void> | undefined;
     try {
+      if (transactional && !(await untilHolding(consumer, planned.id, group, logger, signal))) return;
       // Fences a zombie instance of this task and settles the transaction it left open: before the state is
       // restored (its changelog would stay unreadable past that transaction) and before offsets are read.
       await transactional?.init();
@@ -218,8 +223,11 @@ export function consumerRun(
       allMetrics.forEach((m) => m.up(true));
 
       const pending = new Map<string, TopicPartitionOffset>();
-      /** Per partition, the offset after the last record this run of the task handed on. */
-      const handedOut = new Map<string, number>();
+      /**
+       * Per partition, the offset after the last record this run of the task handed on. A transactional task
+       * starts at the committed offsets: records its consumer fetched below them were the previous instance's.
+       */
+      const handedOut = transactional ? await committedPositions(consumer) : new Map<string, number>();
       let pendingSince = 0;
       let unflushed = 0;
       const sinkFailure = (): Omit<Failure, 'error'> => ({
@@ -329,6 +337,7 @@ export function consumerRun(
         (lag) => end.inputLag(lag),
       );
       while (!signal.aborted) {
+        if (transactional) assertHolding(consumer, planned.id, group);
         // A consumer that rejoins its group goes back to the committed offsets and hands out again records this
         // task already gave the sink (still in its buffer or open transaction): those are dropped here, or a
         // transactional sink would commit them twice.

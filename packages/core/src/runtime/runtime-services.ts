@@ -24,6 +24,8 @@ export interface RuntimeServices {
 
 export const POSITIONS_TOPIC = '__datamesh_positions';
 export const STATE_TOPIC = '__datamesh_state';
+/** Written by nobody: its consumer groups elect the node that runs a source (see `takeLease`). */
+export const LEASES_TOPIC = '__datamesh_leases';
 
 export function checkpointsOf(services: RuntimeServices, taskId: string) {
   return { committed: () => services.positions.current<Position>(taskId) };

@@ -2,7 +2,7 @@ import { abortableDelay } from '../contract/abortable-delay.js';
 import type { Position } from '../contract/context.js';
 import type { SourceTask } from '../contract/plugin.js';
 import type { PlannedSource } from '../pipeline/planner.js';
-import type { ProduceRecord } from '../transport/transport.js';
+import type { Consumer, ProduceRecord } from '../transport/transport.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { IncompatibleSchemaError } from '../schema/schema-registry.js';
 import { TaskHaltedError } from './supervisor.js';
@@ -10,6 +10,7 @@ import { changelogStateStore } from '../state/state-store.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import type { TaskRun } from './supervisor.js';
+import { assertHolding, leaseGroup, takeLease } from './exclusive-ownership.js';
 import { createPluginContext } from './task-context.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 
@@ -25,10 +26,14 @@ export interface SourceRunOptions {
 /**
  * Runs one source: read a batch, append it to the stream topics, store the position, and — once the
  * transport has both on stable storage — acknowledge it to the source, which only then may release
- * upstream log space. A crash before the position is stored replays the batch: at-least-once on the
- * embedded transport. A transport with transactions (Kafka) gets events and position in one transaction,
- * so readers of committed data see each batch exactly once; the transactional id, one per source task,
- * fences a zombie instance of the same task.
+ * upstream log space. A transport with transactions (both of ours) gets events and position in one
+ * transaction, so readers of committed data see each batch exactly once; the transactional id, one per source
+ * task, fences a zombie instance of the same task. (Without transactions a crash before the position is stored
+ * replays the batch.)
+ *
+ * One node at a time runs a source: the one holding its lease, a consumer group of its own with every
+ * partition on one member (`exclusive`). The task waits on the other nodes, and one of them takes over when
+ * that node stops or its group session times out.
  */
 export function sourceRun(
   pipeline: string,
@@ -37,6 +42,20 @@ export function sourceRun(
   options: SourceRunOptions,
 ): TaskRun {
   return async (signal) => {
+    const lease = await takeLease(services, planned.id, signal);
+    if (!lease) return;
+    try {
+      await runHolding(lease, signal);
+    } finally {
+      await lease
+        .close()
+        .catch((error: unknown) =>
+          services.logger.warn({ task: planned.id, err: error }, 'closing the source lease failed'),
+        );
+    }
+  };
+
+  async function runHolding(lease: Consumer, signal: AbortSignal): Promise<void> {
     const { stage, plugin } = planned;
     const { logger, transport } = services;
     const metrics = services.metrics.forStage(pipeline, stage.name, plugin.name, 'source');
@@ -82,6 +101,7 @@ export function sourceRun(
       task = await plugin.create(planned.config as never, ctx);
       await task.start(await ctx.checkpoints.committed());
       while (!signal.aborted) {
+        assertHolding(lease, planned.id, leaseGroup(planned.id));
         const readStarted = performance.now();
         const batch = await task.read(signal);
         if (!batch || batch.events.length === 0) {
@@ -174,5 +194,5 @@ export function sourceRun(
       lastStored = text;
       unacknowledged = position;
     }
-  };
+  }
 }

@@ -13,6 +13,17 @@ export class TaskHaltedError extends Error {
   }
 }
 
+/**
+ * The task's work moved to another node (its exclusive consumer lost its partitions): the supervisor starts it
+ * again at once, and it stands by until its partitions come back.
+ */
+export class TaskMovedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TaskMovedError';
+  }
+}
+
 /** One run of a task until `signal` aborts (resolve) or it fails (reject). */
 export type TaskRun = (signal: AbortSignal) => Promise<void>;
 
@@ -66,6 +77,12 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
           options.logger.error({ task: id, err: error }, 'task halted: fix the cause, then restart the node');
           task.state = 'failed';
           return;
+        }
+        if (error instanceof Error && error.name === 'TaskMovedError') {
+          options.logger.info({ task: id, reason: error.message }, 'task moved to another node; standing by');
+          task.state = 'restarting';
+          backoff = initial;
+          continue;
         }
         options.logger.error({ task: id, err: error, retryInMs: backoff }, 'task failed; restarting');
       }
