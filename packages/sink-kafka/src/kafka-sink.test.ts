@@ -59,6 +59,13 @@ describe('kafka sink on the embedded transport', () => {
     await group.close();
   });
 
+  it('runs on one node at a time when it writes exactly once, and on every node otherwise', () => {
+    expect(kafkaSink.exclusive!(config({ topic: 't' }), transport)).toBe(true);
+    expect(kafkaSink.exclusive!(config({ topic: 't', exactlyOnce: false }), transport)).toBe(false);
+    const elsewhere = config({ topic: 't', cluster: { brokers: ['127.0.0.1:1'] } });
+    expect(kafkaSink.exclusive!(elsewhere, transport)).toBe(false);
+  });
+
   it('creates the topic, writes at least once through flush, and has no flushWithOffsets', async () => {
     const task = await kafkaSink.create(
       config({ topic: 'orders-rows', envelope: 'row', partitions: 2, exactlyOnce: false }),

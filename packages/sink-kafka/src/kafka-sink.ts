@@ -54,6 +54,8 @@ export const kafkaSink = defineSink({
     'Writes change events (or their row state) to a Kafka topic in Avro or JSON, exactly once with the input offsets on the node’s own cluster.',
   config: kafkaSinkConfig,
   outputs: kafkaSinkOutputs,
+  // One transactional id per stage: two nodes writing exactly once would fence each other.
+  exclusive: (cfg, transport) => exactlyOnceUnavailable(cfg, transport) === undefined,
   create: createTask,
 });
 
@@ -182,7 +184,10 @@ function sinkTask(
 }
 
 /** Why the task cannot write exactly once, or undefined when it can. */
-function exactlyOnceUnavailable(cfg: KafkaSinkConfig, transport: Transport): string | undefined {
+function exactlyOnceUnavailable(
+  cfg: KafkaSinkConfig,
+  transport: Pick<Transport, 'kind' | 'transactionalProducer'>,
+): string | undefined {
   if (!cfg.exactlyOnce) return 'exactlyOnce is false';
   if (cfg.cluster) {
     return "it writes to another cluster than the node's transport, and a transaction cannot span two clusters";

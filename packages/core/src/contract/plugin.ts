@@ -2,7 +2,7 @@ import type { Static, TSchema } from './config-schema.js';
 import type { ChangeEvent } from './envelope.js';
 import type { PluginContext, Position, ProcessorInputSchemas } from './context.js';
 import type { StreamSchemas } from '../schema/envelope-schema.js';
-import type { TopicPartitionOffset } from '../transport/transport.js';
+import type { TopicPartitionOffset, Transport } from '../transport/transport.js';
 import { CONTRACT_VERSION, PLUGIN_BRAND } from './version.js';
 
 export type PluginKind = 'source' | 'processor' | 'sink';
@@ -219,6 +219,12 @@ export interface SinkPlugin<S extends TSchema = TSchema> extends PluginBase<'sin
   create(config: Static<S>, ctx: PluginContext): SinkTask | Promise<SinkTask>;
   /** Optional: the topics the sink writes that belong in the catalog (a sink into Kafka has one). */
   outputs?(config: Static<S>): readonly SinkOutput[];
+  /**
+   * Optional: true when a task of this sink, with this config on a node with this transport, must run on one node
+   * at a time (it writes under one transactional id). The runtime then gives its input partitions to one node and
+   * has the others stand by; otherwise the nodes split them.
+   */
+  exclusive?(config: Static<S>, transport: Pick<Transport, 'kind' | 'transactionalProducer'>): boolean;
 }
 
 export type Plugin = SourcePlugin | ProcessorPlugin | SinkPlugin;

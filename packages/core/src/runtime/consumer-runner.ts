@@ -75,7 +75,7 @@ export function consumerRun(
   services: RuntimeServices,
   options: ConsumerRunOptions,
 ): TaskRun {
-  return async (signal) => {
+  return async (signal, standingBy) => {
     const { logger } = services;
     const codec = new EventCodec(services.schemas);
     for (const input of planned.inputs) {
@@ -139,13 +139,19 @@ export function consumerRun(
       planned.output.kind === 'topic'
         ? services.transport.transactionalProducer?.(`datamesh.processor.${planned.id}`)
         : undefined;
-    // Its transactional id is one per task: one node at a time runs it, the one whose consumer holds the input
-    // partitions; the task waits on the others (exclusive group) rather than fence the running one.
+    // A task writing under one transactional id (its own, or its sink's) runs on one node at a time, the one
+    // whose consumer holds the input partitions; the task waits on the others (exclusive group) rather than
+    // fence the running one.
+    const exclusive =
+      transactional !== undefined ||
+      (planned.output.kind === 'sink' &&
+        (planned.output.sink.plugin.exclusive?.(planned.output.sink.config as never, services.transport) ??
+          false));
     const consumer = services.transport.consumer({
       group,
       topics: [...planned.inputs.map((i) => i.topic), replay],
       fromBeginning: true,
-      ...(transactional ? { exclusive: true } : {}),
+      ...(exclusive ? { exclusive } : {}),
     });
     const producer = services.transport.producer();
     /** The transaction holding the outputs written since the last commit. */
@@ -156,7 +162,7 @@ export function consumerRun(
     /** A sink flush running in the background (see `commit`). */
     let background: Promise<void> | undefined;
     try {
-      if (transactional && !(await untilHolding(consumer, planned.id, group, logger, signal))) return;
+      if (exclusive && !(await untilHolding(consumer, planned.id, group, logger, signal, standingBy))) return;
       // Fences a zombie instance of this task and settles the transaction it left open: before the state is
       // restored (its changelog would stay unreadable past that transaction) and before offsets are read.
       await transactional?.init();
@@ -224,10 +230,10 @@ export function consumerRun(
 
       const pending = new Map<string, TopicPartitionOffset>();
       /**
-       * Per partition, the offset after the last record this run of the task handed on. A transactional task
-       * starts at the committed offsets: records its consumer fetched below them were the previous instance's.
+       * Per partition, the offset after the last record this run of the task handed on. An exclusive task starts
+       * at the committed offsets: records its consumer fetched below them were the previous instance's.
        */
-      const handedOut = transactional ? await committedPositions(consumer) : new Map<string, number>();
+      const handedOut = exclusive ? await committedPositions(consumer) : new Map<string, number>();
       let pendingSince = 0;
       let unflushed = 0;
       const sinkFailure = (): Omit<Failure, 'error'> => ({
@@ -337,7 +343,7 @@ export function consumerRun(
         (lag) => end.inputLag(lag),
       );
       while (!signal.aborted) {
-        if (transactional) assertHolding(consumer, planned.id, group);
+        if (exclusive) assertHolding(consumer, planned.id, group);
         // A consumer that rejoins its group goes back to the committed offsets and hands out again records this
         // task already gave the sink (still in its buffer or open transaction): those are dropped here, or a
         // transactional sink would commit them twice.

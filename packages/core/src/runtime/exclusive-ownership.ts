@@ -10,7 +10,8 @@ const CHECK_EVERY_MS = 200;
 
 /**
  * Waits until the task's exclusive consumer holds its input partitions: at once on a lone node, or, on a node
- * beside the one running the task, until that one stops. Resolves false when the task was stopped first.
+ * beside the one running the task, until that one stops. Resolves false when the task was stopped first. Tells
+ * `standingBy` when it starts and stops waiting (the node's /health shows the task as `standby` meanwhile).
  */
 export async function untilHolding(
   consumer: Consumer,
@@ -18,15 +19,19 @@ export async function untilHolding(
   group: string,
   logger: Logger,
   signal: AbortSignal,
+  standingBy: (waiting: boolean) => void,
 ): Promise<boolean> {
   const since = Date.now();
   let announced = false;
+  let waiting = false;
   while (!signal.aborted) {
     if (consumer.assignment().length > 0) {
       if (announced)
         logger.info({ task, group }, 'task takes over: this node holds its input partitions now');
+      if (waiting) standingBy(false);
       return true;
     }
+    if (!waiting) standingBy((waiting = true));
     if (!announced && Date.now() - since > ANNOUNCE_AFTER_MS) {
       announced = true;
       logger.info(
@@ -71,6 +76,7 @@ export async function takeLease(
   services: Pick<RuntimeServices, 'transport' | 'logger'>,
   task: string,
   signal: AbortSignal,
+  standingBy: (waiting: boolean) => void,
 ): Promise<Consumer | undefined> {
   const { transport, logger } = services;
   if (!(await transport.describeTopic(LEASES_TOPIC)))
@@ -78,7 +84,7 @@ export async function takeLease(
   const group = leaseGroup(task);
   const lease = transport.consumer({ group, topics: [LEASES_TOPIC], exclusive: true, fromBeginning: false });
   try {
-    if (await untilHolding(lease, task, group, logger, signal)) return lease;
+    if (await untilHolding(lease, task, group, logger, signal, standingBy)) return lease;
   } catch (error) {
     await lease.close().catch(() => undefined);
     throw error;

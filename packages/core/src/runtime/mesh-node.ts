@@ -91,7 +91,7 @@ export class MeshNode {
     const health = (): HealthReport => ({
       status: abort.signal.aborted
         ? 'stopping'
-        : tasks.every((t) => t.state === 'running')
+        : tasks.every((t) => t.state === 'running' || t.state === 'standby')
           ? 'ok'
           : 'degraded',
       tasks: tasks.map((t) => ({

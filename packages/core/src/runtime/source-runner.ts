@@ -41,8 +41,8 @@ export function sourceRun(
   services: RuntimeServices,
   options: SourceRunOptions,
 ): TaskRun {
-  return async (signal) => {
-    const lease = await takeLease(services, planned.id, signal);
+  return async (signal, standingBy) => {
+    const lease = await takeLease(services, planned.id, signal, standingBy);
     if (!lease) return;
     try {
       await runHolding(lease, signal);

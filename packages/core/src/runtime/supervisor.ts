@@ -24,12 +24,16 @@ export class TaskMovedError extends Error {
   }
 }
 
-/** One run of a task until `signal` aborts (resolve) or it fails (reject). */
-export type TaskRun = (signal: AbortSignal) => Promise<void>;
+/**
+ * One run of a task until `signal` aborts (resolve) or it fails (reject). A task that waits for another node to
+ * let go of its work says so through `standingBy` (true while it waits).
+ */
+export type TaskRun = (signal: AbortSignal, standingBy: (waiting: boolean) => void) => Promise<void>;
 
 export interface SupervisedTask {
   readonly id: string;
-  state: 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+  /** `standby`: running, and waiting for the node that runs its work to let go of it. */
+  state: 'starting' | 'running' | 'standby' | 'restarting' | 'stopped' | 'failed';
   restarts: number;
   lastError?: string;
   /** Resolves once the task stopped for good. */
@@ -63,7 +67,9 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
       task.state = 'running';
       const startedAt = Date.now();
       try {
-        await run(options.signal);
+        await run(options.signal, (waiting) => {
+          task.state = waiting ? 'standby' : 'running';
+        });
         if (options.signal.aborted) break;
       } catch (error) {
         task.lastError = (error as Error).message;

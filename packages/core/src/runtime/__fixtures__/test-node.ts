@@ -81,6 +81,8 @@ export interface TestNodeOptions {
   readonly flushIntervalMs?: number;
   /** Wraps the node's transport, e.g. to observe its calls. */
   readonly wrap?: (transport: Transport) => Transport;
+  /** A transport shared with other nodes of the test (they stop without closing it); default: its own log. */
+  readonly shared?: Transport;
 }
 
 export async function startTestNode(options: TestNodeOptions): Promise<MeshNode> {
@@ -103,7 +105,9 @@ export async function startTestNode(options: TestNodeOptions): Promise<MeshNode>
       ...(options.stopTimeoutMs ? { stopTimeoutMs: options.stopTimeoutMs } : {}),
     },
   }) as NodeConfig;
-  const transport = await EmbeddedTransport.open({ dir: join(options.dir, 'log') });
+  const transport = options.shared
+    ? Object.assign(Object.create(options.shared) as Transport, { close: async () => undefined })
+    : await EmbeddedTransport.open({ dir: join(options.dir, 'log') });
   return MeshNode.start({
     config,
     plans: [plan],
