@@ -1,5 +1,6 @@
 // Append + read throughput of the embedded transport, beside a raw baseline on the same disk: plain `fs`
-// writes and reads of the same payload bytes, in the same batches split over the same partitions.
+// writes and reads of the same payload bytes, in the same batches split over the same partitions. Appends are
+// measured twice: plain sends, and a transaction per batch (with a position record, as a source writes).
 //   node tools/bench/embedded-transport.mjs [--events 1000000] [--batch 500] [--partitions 4]
 //        [--value-bytes 192] [--fsync interval|always|never] [--dir /path/on/the/disk/to/test]
 import { printTable } from './lib/report.mjs';
@@ -80,6 +81,24 @@ async function benchEmbedded(dir) {
   }
   const appendMs = performance.now() - started;
 
+  // The same batches in transactions, each with a position record to a second topic, as a source writes them.
+  await transport.ensureTopic('bench-tx', { partitions });
+  await transport.ensureTopic('bench-positions', { partitions: 1, compacted: true });
+  const transactional = transport.transactionalProducer('bench');
+  started = performance.now();
+  for (let from = 0; from < events; from += batchSize) {
+    const batch = [];
+    for (let i = from; i < Math.min(events, from + batchSize); i++) {
+      batch.push({ topic: 'bench-tx', key: keyOf(i), value: valueOf(i) });
+    }
+    batch.push({ topic: 'bench-positions', key: Buffer.from('source'), value: Buffer.from(String(from)) });
+    const tx = await transactional.begin();
+    await tx.send(batch);
+    await tx.commit();
+  }
+  const transactionMs = performance.now() - started;
+  await transactional.close();
+
   const consumer = transport.consumer({ group: 'bench', topics: ['bench'] });
   started = performance.now();
   let read = 0;
@@ -97,8 +116,8 @@ async function benchEmbedded(dir) {
   started = performance.now();
   await transport.close();
   const closeMs = performance.now() - started;
-  const diskBytes = await directoryBytes(dir);
-  return { appendMs, readMs, closeMs, diskBytes };
+  const diskBytes = await directoryBytes(join(dir, 'topics', 'bench'));
+  return { appendMs, transactionMs, readMs, closeMs, diskBytes };
 }
 
 async function benchRawFs(dir) {
@@ -170,6 +189,7 @@ function printReport(embedded, raw) {
   const rows = [
     ['phase', 'what', 'events/s', 'MB/s', 'seconds'],
     row('append', `embedded (fsync ${fsync})`, embedded.appendMs),
+    row('append', 'embedded, a transaction per batch', embedded.transactionMs),
     row('append', 'raw fs write', raw.appendMs),
     row('read', 'embedded consumer', embedded.readMs),
     row('read', 'raw fs read', raw.readMs),
@@ -180,7 +200,8 @@ function printReport(embedded, raw) {
   );
   printTable(rows, { textColumns: 2 });
   console.log(
-    `\nembedded / raw: append ${fmt(raw.appendMs / embedded.appendMs, 2)}×, read ${fmt(raw.readMs / embedded.readMs, 2)}× ` +
+    `\nembedded / raw: append ${fmt(raw.appendMs / embedded.appendMs, 2)}×, in transactions ` +
+      `${fmt(raw.appendMs / embedded.transactionMs, 2)}×, read ${fmt(raw.readMs / embedded.readMs, 2)}× ` +
       `(1.00× = as fast as plain fs)`,
   );
   console.log(

@@ -7,20 +7,12 @@ let tempCounter = 0;
  * Replaces `path` with `data` so that a crash or power loss leaves either the old or the new content:
  * write a temp file, fsync it, rename it over the target, fsync the directory.
  */
-export function writeFileDurably(path: string, data: string | Buffer): Promise<void> {
-  return replaceFile(path, data, true);
-}
-
-/**
- * Replaces `path` with `data` so that a reader, or the process after a crash, finds either the old or the
- * new content. With `sync` it also survives a power loss (`writeFileDurably`); without it, it costs no fsync.
- */
-export async function replaceFile(path: string, data: string | Buffer, sync: boolean): Promise<void> {
+export async function writeFileDurably(path: string, data: string | Buffer): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
   const handle = await open(temp, 'w');
   try {
     await handle.writeFile(data);
-    if (sync) await handle.sync();
+    await handle.sync();
   } catch (error) {
     await handle.close();
     await rm(temp, { force: true });
@@ -28,7 +20,7 @@ export async function replaceFile(path: string, data: string | Buffer, sync: boo
   }
   await handle.close();
   await rename(temp, path);
-  if (sync) await fsyncDirectory(dirname(path));
+  await fsyncDirectory(dirname(path));
 }
 
 /** Makes a file's creation, rename or removal in `dir` durable. */

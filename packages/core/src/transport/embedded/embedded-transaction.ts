@@ -87,9 +87,10 @@ export class TransactionCoordinator {
     return run;
   }
 
-  /** Resolves once no commit runs (the transport waits for it before it closes the logs). */
-  async idle(): Promise<void> {
+  /** Waits for the commit under way, then closes the journal (the transport closes the logs after). */
+  async close(): Promise<void> {
     await this.committing;
+    await this.parts.journal.close();
   }
 
   private async commitNow(

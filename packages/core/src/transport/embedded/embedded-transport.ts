@@ -322,7 +322,7 @@ export class EmbeddedTransport implements Transport {
     for (const timer of this.timers) clearInterval(timer);
     await Promise.all([...this.consumers].map((c) => c.close()));
     await Promise.all([...this.producers].map((p) => p.close()));
-    await this.transactions.idle();
+    await this.transactions.close();
     this.notifier.wakeAll();
     await this.maintenance?.catch(() => undefined);
     try {

@@ -1,7 +1,8 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { TopicPartitionOffset } from '../transport.js';
-import { fsyncDirectory, isDurableTempFile, isErrno, replaceFile } from './durable-file.js';
+import { isErrno } from './durable-file.js';
 import { checkFrame, decodeRecord, encodedSize, encodeRecord, type RecordToEncode } from './record-codec.js';
 import type { TopicRegistry } from './topic-registry.js';
 
@@ -29,6 +30,11 @@ export interface TransactionRecovery {
   readonly groups: readonly string[];
 }
 
+/** `DMTJ`: the first bytes of a journal. */
+const MAGIC = 0x444d544a;
+/** Magic, body length, CRC32 of the body. */
+const FRAME_HEADER = 12;
+
 /** What precedes the records in a journal: its layout and the offsets the transaction commits. */
 interface JournalHeader {
   readonly version: 1;
@@ -42,9 +48,10 @@ interface JournalHeader {
 }
 
 /**
- * The journal file: u32 length of a JSON `JournalHeader`, the header, then each partition's records in the log's
- * own frames (`record-codec`), with the offsets they get, one partition after the other. Frames, not JSON: a
- * source's every batch goes through a journal, and base64 in JSON cost twice what appending the records did.
+ * The journal file: magic, u32 body length and u32 CRC32 of the body, then the body: u32 length of a JSON
+ * `JournalHeader`, the header, and each partition's records in the log's own frames (`record-codec`), with the
+ * offsets they get, one partition after the other. Frames, not JSON: a source's every batch goes through a
+ * journal, and base64 in JSON cost twice what appending the records did.
  */
 function encodeJournal(entry: JournalEntry): Buffer {
   const header: JournalHeader = {
@@ -58,16 +65,32 @@ function encodeJournal(entry: JournalEntry): Buffer {
     offsets: Object.fromEntries(entry.offsets),
   };
   const head = Buffer.from(JSON.stringify(header));
-  let size = 4 + head.length;
+  let size = FRAME_HEADER + 4 + head.length;
   for (const p of entry.partitions) for (const r of p.records) size += encodedSize(r);
   const buf = Buffer.allocUnsafe(size);
-  buf.writeUInt32BE(head.length, 0);
-  head.copy(buf, 4);
-  let pos = 4 + head.length;
+  let pos = FRAME_HEADER;
+  buf.writeUInt32BE(head.length, pos);
+  head.copy(buf, pos + 4);
+  pos += 4 + head.length;
   for (const p of entry.partitions) {
     p.records.forEach((r, i) => (pos = encodeRecord(buf, pos, p.base + i, r)));
   }
+  buf.writeUInt32BE(MAGIC, 0);
+  buf.writeUInt32BE(size - FRAME_HEADER, 4);
+  buf.writeUInt32BE(crc32(buf.subarray(FRAME_HEADER)), 8);
   return buf;
+}
+
+/**
+ * The body of a whole journal, or undefined for an empty file or a torn one: a crash while the journal was
+ * written, before the commit it was for had appended anything.
+ */
+function journalBody(file: Buffer): Buffer | undefined {
+  if (file.length < FRAME_HEADER || file.readUInt32BE(0) !== MAGIC) return undefined;
+  const length = file.readUInt32BE(4);
+  if (file.length < FRAME_HEADER + length) return undefined;
+  const body = file.subarray(FRAME_HEADER, FRAME_HEADER + length);
+  return crc32(body) === file.readUInt32BE(8) ? body : undefined;
 }
 
 function decodeJournal(buf: Buffer, path: string): { header: JournalHeader; records: RecordToEncode[][] } {
@@ -76,7 +99,6 @@ function decodeJournal(buf: Buffer, path: string): { header: JournalHeader; reco
       `${path} is damaged (${why}): the transaction it holds cannot be completed. Remove the file to give it up`,
     );
   };
-  if (buf.length < 4) fail('too short');
   const headLength = buf.readUInt32BE(0);
   let header: JournalHeader;
   try {
@@ -101,10 +123,11 @@ function decodeJournal(buf: Buffer, path: string): { header: JournalHeader; reco
 /**
  * The commit point of the embedded log's transactions: `<dir>/transaction.journal` holds the transaction being
  * applied — its records per partition with the offset each partition's first record gets, and the consumer
- * offsets it commits. A transaction is committed once its journal is in place (written to a temp file and
- * renamed, so it is whole or absent); its records are appended and its offsets stored after that, and the
- * journal is removed once they are. Opening the log finishes a journal it finds: a partition whose end is
- * short of `base + records` gets the records it lacks. Commits run one at a time, so one journal at most exists.
+ * offsets it commits. A transaction is committed once its journal is written whole (a checksum tells a torn
+ * write, which opening ignores: nothing of that transaction was appended yet); its records are appended and its
+ * offsets stored after that, and the journal is emptied once they are. Opening the log finishes a journal it
+ * finds: a partition whose end is short of `base + records` gets the records it lacks. Commits run one at a time,
+ * so the file holds one journal at most; it stays open, written in place and truncated (two calls a commit).
  *
  * The journal is fsynced under the `always` policy only: under the others it survives a crash of the process
  * (the page cache keeps it) but not a power loss, as the records themselves.
@@ -112,6 +135,7 @@ function decodeJournal(buf: Buffer, path: string): { header: JournalHeader; reco
 export class TransactionJournal {
   private readonly dir: string;
   private readonly sync: boolean;
+  private handle: Promise<FileHandle> | undefined;
 
   constructor(dir: string, sync: boolean) {
     this.dir = dir;
@@ -123,12 +147,28 @@ export class TransactionJournal {
   }
 
   async write(entry: JournalEntry): Promise<void> {
-    await replaceFile(this.path, encodeJournal(entry), this.sync);
+    const buf = encodeJournal(entry);
+    this.handle ??= open(this.path, 'w');
+    const handle = await this.handle;
+    let written = 0;
+    while (written < buf.length) {
+      written += (await handle.write(buf, written, buf.length - written, written)).bytesWritten;
+    }
+    if (this.sync) await handle.datasync();
   }
 
+  /** Empties the journal: its transaction is wholly applied. */
   async clear(): Promise<void> {
-    await rm(this.path, { force: true });
-    if (this.sync) await fsyncDirectory(this.dir);
+    if (!this.handle) return;
+    const handle = await this.handle;
+    await handle.truncate(0);
+    if (this.sync) await handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await (await handle)?.close();
   }
 
   /**
@@ -139,17 +179,15 @@ export class TransactionJournal {
     topics: TopicRegistry,
     storeOffsets: (group: string, offsets: readonly TopicPartitionOffset[]) => Promise<void>,
   ): Promise<TransactionRecovery | undefined> {
-    for (const name of await readdir(this.dir)) {
-      if (isDurableTempFile(name) && name.startsWith(`.${FILE}`))
-        await rm(join(this.dir, name), { force: true });
-    }
-    let buf: Buffer;
+    let file: Buffer;
     try {
-      buf = await readFile(this.path);
+      file = await readFile(this.path);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return undefined;
       throw error;
     }
+    const buf = journalBody(file);
+    if (buf === undefined) return undefined;
     const { header, records } = decodeJournal(buf, this.path);
     let appended = 0;
     for (const [i, p] of header.partitions.entries()) {
@@ -171,7 +209,13 @@ export class TransactionJournal {
     }
     const groups = Object.keys(header.offsets);
     for (const group of groups) await storeOffsets(group, header.offsets[group]!);
-    await this.clear();
+    const handle = await open(this.path, 'r+');
+    try {
+      await handle.truncate(0);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     return { appended, groups };
   }
 }
