@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsumedRecord } from '../transport.js';
 import { EmbeddedTransport } from './embedded-transport.js';
+import { runChild } from './__fixtures__/child-lines.js';
 
 const child = fileURLToPath(new URL('./__fixtures__/append-until-killed.mjs', import.meta.url));
 
@@ -16,37 +16,17 @@ interface Ack {
 }
 
 /** Starts the appending child, SIGKILLs it once `acks` records were acknowledged, returns what it acknowledged. */
-function appendUntilKilled(dir: string, startSeq: number, acks: number): Promise<Ack[]> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--no-warnings', child, dir, String(startSeq)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const acked: Ack[] = [];
-    let pending = '';
-    let stderr = '';
-    let killed = false;
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.stdout.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const [seq, partition, offset] = line.split(' ').map(Number);
-        if (seq === undefined || partition === undefined || offset === undefined || line === 'ready')
-          continue;
-        if (!killed) acked.push({ seq, partition, offset });
-      }
-      if (!killed && acked.length >= acks) {
-        killed = true;
-        proc.kill('SIGKILL');
-      }
-    });
-    proc.on('error', reject);
-    proc.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(acked);
-      else reject(new Error(`child exited with ${code}: ${stderr}`));
-    });
+async function appendUntilKilled(dir: string, startSeq: number, acks: number): Promise<Ack[]> {
+  const acked: Ack[] = [];
+  const ended = await runChild(child, [dir, String(startSeq)], (line, proc) => {
+    const [seq, partition, offset] = line.split(' ').map(Number);
+    if (acked.length >= acks || line === 'ready') return;
+    if (seq === undefined || partition === undefined || offset === undefined) return;
+    acked.push({ seq, partition, offset });
+    if (acked.length >= acks) proc.kill('SIGKILL');
   });
+  if (ended !== 'killed') throw new Error('the appending child stopped by itself');
+  return acked;
 }
 
 function valueOf(n: number): string {

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConsumedRecord } from '../transport.js';
 import { EmbeddedTransport } from './embedded-transport.js';
+import { readAll } from './__fixtures__/read-all.js';
+import { runChild } from './__fixtures__/child-lines.js';
 
 const child = fileURLToPath(new URL('./__fixtures__/copy-until-killed.mjs', import.meta.url));
 const INPUT = 3000;
@@ -14,49 +14,20 @@ const INPUT = 3000;
  * Runs the copier; it is SIGKILLed right after its `commits`-th commit, or kills itself at `crashAt` (see the
  * fixture). Resolves whether it finished the copy, and what opening the log had to complete.
  */
-function copyUntilKilled(
+async function copyUntilKilled(
   dir: string,
   commits: number,
   crashAt: string,
 ): Promise<{ done: boolean; recovered: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--no-warnings', child, dir, crashAt], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let pending = '';
-    let stderr = '';
-    let recovered = '';
-    let done = false;
-    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    proc.stdout.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.startsWith('ready ')) recovered = line.slice('ready '.length);
-        if (line === 'done') done = true;
-        // Killed while it goes on: in its next poll, send, journal write, append or offset store.
-        if (line === `committed ${commits}`) proc.kill('SIGKILL');
-      }
-    });
-    proc.on('error', reject);
-    proc.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL' || (code === 0 && done)) resolve({ done, recovered });
-      else reject(new Error(`copier exited with ${code}: ${stderr}`));
-    });
+  let recovered = '';
+  let done = false;
+  await runChild(child, [dir, crashAt], (line, proc) => {
+    if (line.startsWith('ready ')) recovered = line.slice('ready '.length);
+    if (line === 'done') done = true;
+    // Killed while it goes on: in its next poll, send, journal write, append or offset store.
+    if (line === `committed ${commits}`) proc.kill('SIGKILL');
   });
-}
-
-async function readAll(transport: EmbeddedTransport, topic: string): Promise<ConsumedRecord[]> {
-  const consumer = transport.consumer({ group: `verify-${Math.random()}`, topics: [topic] });
-  const records: ConsumedRecord[] = [];
-  for (;;) {
-    const got = await consumer.poll({ maxRecords: 5000, maxWaitMs: 50 });
-    if (got.length === 0) break;
-    records.push(...got);
-  }
-  await consumer.close();
-  return records;
+  return { done, recovered };
 }
 
 describe('embedded transactions after kill -9', () => {

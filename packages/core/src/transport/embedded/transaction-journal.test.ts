@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConsumedRecord } from '../transport.js';
 import { EmbeddedTransport } from './embedded-transport.js';
+import { readAll } from './__fixtures__/read-all.js';
 import { TransactionJournal } from './transaction-journal.js';
 
 let dir = '';
@@ -20,18 +21,6 @@ const record = (value: string) => ({
   headers: undefined,
   timestamp: 1_700_000_000_000,
 });
-
-async function readAll(transport: EmbeddedTransport, topic: string): Promise<ConsumedRecord[]> {
-  const consumer = transport.consumer({ group: `read-${Math.random()}`, topics: [topic] });
-  const records: ConsumedRecord[] = [];
-  for (;;) {
-    const got = await consumer.poll({ maxRecords: 1000, maxWaitMs: 50 });
-    if (got.length === 0) break;
-    records.push(...got);
-  }
-  await consumer.close();
-  return records.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
-}
 
 const placed = (records: readonly ConsumedRecord[]) =>
   records.map((r) => `${r.partition}@${r.offset}=${r.value!.toString()}`);

@@ -1,21 +1,7 @@
 // Child process of crash-recovery.test.ts: appends to the embedded transport until it is killed, printing
 // "<seq> <partition> <offset>" for every record once its send() resolved.
-// It runs the TypeScript sources directly (Node strips the types); this hook maps their `.js` import
-// specifiers to the `.ts` files next to them.
-import { registerHooks } from 'node:module';
-
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) {
-        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      }
-      throw error;
-    }
-  },
-});
+// It runs the TypeScript sources directly (see ts-sources.mjs).
+import './ts-sources.mjs';
 
 const { EmbeddedTransport } = await import('../embedded-transport.ts');
 

@@ -3,20 +3,7 @@
 // offsets, printing "committed <n>" after each commit, until it finds nothing more to copy ("done") or is killed
 // (from outside, or by itself in the middle of a commit).
 // Like append-until-killed.mjs it runs the TypeScript sources directly.
-import { registerHooks } from 'node:module';
-
-registerHooks({
-  resolve(specifier, context, nextResolve) {
-    try {
-      return nextResolve(specifier, context);
-    } catch (error) {
-      if (specifier.startsWith('.') && specifier.endsWith('.js')) {
-        return nextResolve(`${specifier.slice(0, -3)}.ts`, context);
-      }
-      throw error;
-    }
-  },
-});
+import './ts-sources.mjs';
 
 const { EmbeddedTransport } = await import('../embedded-transport.ts');
 const { PartitionLog } = await import('../partition-log.ts');
