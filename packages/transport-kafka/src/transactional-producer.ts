@@ -97,7 +97,8 @@ class KafkaTransaction implements Transaction {
       this.metadata,
       this.partitioner,
     );
-    this.written.push(...written);
+    // Not push(...): a send can hold more records than a call can take arguments.
+    for (const metadata of written) this.written.push(metadata);
   }
 
   async sendOffsets(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {

@@ -151,8 +151,9 @@ export class TaskStateStore implements StateStore {
   /**
    * The transactional form of `flush`: writes the changelog records of every write since the last flush into
    * the caller's transaction, which also carries the task's outputs and input offsets. The returned function
-   * commits the local store; call it with what the transaction's commit resolved to. A transaction that fails leaves the task
-   * to restart: closing the store drops the local writes, and the aborted records are never read back.
+   * commits the local store; call it with what the transaction's commit resolved to. A transaction that fails
+   * leaves the task to restart: closing the store drops the local writes, and the aborted records are never read
+   * back.
    */
   async flushInto(transaction: Transaction): Promise<(committed: readonly RecordMetadata[]) => void> {
     const records = this.pending;

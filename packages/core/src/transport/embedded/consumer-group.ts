@@ -24,17 +24,17 @@ export function assignPartitions(
   partitionCount: (topic: string) => number | undefined,
 ): Map<number, TopicPartition[]> {
   const result = new Map<number, TopicPartition[]>(members.map((m) => [m.memberId, []]));
+  const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
   if (members.some((m) => m.exclusive)) {
     // Everything to one member: the one holding the partitions already, else the earliest to join.
     const holder = members.find((m) => m.assignment().length > 0) ?? members[0];
     if (holder === undefined) return result;
     const mine = result.get(holder.memberId)!;
-    for (const topic of [...new Set(members.flatMap((m) => m.topics))].sort()) {
+    for (const topic of topics) {
       for (let p = 0; p < (partitionCount(topic) ?? 0); p++) mine.push({ topic, partition: p });
     }
     return result;
   }
-  const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
   for (const topic of topics) {
     const count = partitionCount(topic) ?? 0;
     const subscribers = members.filter((m) => m.topics.includes(topic));
@@ -133,13 +133,7 @@ export class ConsumerGroups {
       if (state.owner.get(`${topic}/${partition}`) !== member.memberId)
         throw new RebalancedError(group, topic, partition);
     }
-    const committed = await state.offsets;
-    for (const { topic, partition, offset } of offsets) {
-      let partitions = committed.get(topic);
-      if (partitions === undefined) committed.set(topic, (partitions = new Map()));
-      partitions.set(partition, offset);
-    }
-    await this.store.save(group, committed);
+    await this.store.save(group, merged(await state.offsets, offsets));
   }
 
   /**
@@ -148,13 +142,7 @@ export class ConsumerGroups {
    */
   async storeCommitted(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
     if (this.readOnly) throw new Error('cannot commit offsets: the transport was opened read-only');
-    const committed = await this.committed(group);
-    for (const { topic, partition, offset } of offsets) {
-      let partitions = committed.get(topic);
-      if (partitions === undefined) committed.set(topic, (partitions = new Map()));
-      partitions.set(partition, offset);
-    }
-    await this.store.save(group, committed);
+    await this.store.save(group, merged(await this.committed(group), offsets));
   }
 
   private rebalance(state: Group): void {
@@ -167,4 +155,14 @@ export class ConsumerGroups {
       member.assign(partitions);
     }
   }
+}
+
+/** Sets `offsets` into a group's committed offsets (in place) and answers them. */
+function merged(committed: CommittedOffsets, offsets: readonly TopicPartitionOffset[]): CommittedOffsets {
+  for (const { topic, partition, offset } of offsets) {
+    let partitions = committed.get(topic);
+    if (partitions === undefined) committed.set(topic, (partitions = new Map()));
+    partitions.set(partition, offset);
+  }
+  return committed;
 }

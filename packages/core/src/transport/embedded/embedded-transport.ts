@@ -259,17 +259,16 @@ export class EmbeddedTransport implements Transport {
       this.readOnly,
     );
     const journal = new TransactionJournal(this.dir, this.settings.fsync === 'always');
+    const storeOffsets = this.groups.storeCommitted.bind(this.groups);
     this.transactions = new TransactionCoordinator({
       topics: this.topics,
       partitioner: this.partitioner,
       gate: this.gate,
       journal,
-      storeOffsets: (group, offsets) => this.groups.storeCommitted(group, offsets),
+      storeOffsets,
     });
     if (this.readOnly) return;
-    this.transactionRecovery = await journal.complete(this.topics, (group, offsets) =>
-      this.groups.storeCommitted(group, offsets),
-    );
+    this.transactionRecovery = await journal.complete(this.topics, storeOffsets);
     if (this.settings.fsync === 'interval') {
       this.timers.push(setInterval(() => void this.syncAll(), this.settings.fsyncIntervalMs).unref());
     }

@@ -65,8 +65,9 @@ export function mergeBatches(batches: readonly PartitionBatch[]): PartitionBatch
     if (into === undefined) {
       merged.set(batch.log, { ...batch, records: [...batch.records], positions: [...batch.positions] });
     } else {
-      into.records.push(...batch.records);
-      into.positions.push(...batch.positions);
+      // Not push(...): a send can hold more records than a call can take arguments.
+      for (const record of batch.records) into.records.push(record);
+      for (const position of batch.positions) into.positions.push(position);
     }
   }
   return [...merged.values()];
