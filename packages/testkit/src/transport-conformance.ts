@@ -345,6 +345,62 @@ export function describeTransportConformance(
     );
 
     it(
+      'gives a co-partitioned group whole partition numbers: partition p of every topic to one member',
+      { timeout: testTimeout },
+      async () => {
+        await withTransport(async (transport) => {
+          const wide = uniqueName('copartitioned-wide');
+          const narrow = uniqueName('copartitioned-narrow');
+          const group = uniqueName('copartitioned-group');
+          await transport.ensureTopic(wide, { partitions: 4 });
+          await transport.ensureTopic(narrow, { partitions: 2 });
+          const producer = transport.producer();
+          const wave = () =>
+            producer.send([
+              ...[0, 1, 2, 3].map((partition) => ({ ...keyed(wide, `w${partition}`, 'x'), partition })),
+              ...[0, 1].map((partition) => ({ ...keyed(narrow, `n${partition}`, 'x'), partition })),
+            ]);
+          const a = transport.consumer({ group, topics: [wide, narrow], copartitioned: true });
+          const b = transport.consumer({ group, topics: [wide, narrow], copartitioned: true });
+          await wave();
+          const read = await drainGroup([a, b], (records) => records.length >= 6, timeoutMs);
+          // Which member read each partition number, of either topic: one member per number.
+          const holderOf = new Map<number, Set<Consumer>>();
+          for (const member of [a, b]) {
+            for (const r of read.get(member) ?? []) {
+              const holders = holderOf.get(r.partition) ?? new Set<Consumer>();
+              holders.add(member);
+              holderOf.set(r.partition, holders);
+            }
+          }
+          expect([...holderOf.keys()].sort()).toEqual([0, 1, 2, 3]);
+          for (const holders of holderOf.values()) expect(holders.size).toBe(1);
+          expect(a.assignment().length).toBeGreaterThan(0);
+          expect(b.assignment().length).toBeGreaterThan(0);
+          for (const member of [a, b]) {
+            const numbers = (topic: string) =>
+              member
+                .assignment()
+                .filter((tp) => tp.topic === topic)
+                .map((tp) => tp.partition)
+                .sort();
+            expect(numbers(narrow)).toEqual(numbers(wide).filter((p) => p < 2));
+          }
+          await a.commit(nextOffsets(read.get(a) ?? []));
+          await b.commit(nextOffsets(read.get(b) ?? []));
+
+          // One member left: the other holds every partition number.
+          await b.close();
+          await wave();
+          const alone = await drainGroup([a], (records) => records.length >= 6, timeoutMs);
+          expect(new Set((alone.get(a) ?? []).map((r) => `${r.topic}/${r.partition}`)).size).toBe(6);
+          await a.close();
+          await producer.close();
+        });
+      },
+    );
+
+    it(
       'waits in poll up to maxWaitMs and wakes when a record arrives',
       { timeout: testTimeout },
       async () => {

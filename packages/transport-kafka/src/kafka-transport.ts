@@ -8,6 +8,7 @@ import type {
 } from '@datamesh/core';
 import kafkajs, { type Admin, type IResourceConfigEntry, type Kafka } from 'kafkajs';
 import { createKafkaClient } from './kafka-client.js';
+import { copartitionedAssigner } from './copartitioned-assigner.js';
 import { exclusiveAssigner } from './exclusive-assigner.js';
 import { KafkaConsumer } from './kafka-consumer.js';
 import type { KafkaTransportOptions } from './kafka-options.js';
@@ -195,7 +196,9 @@ export class KafkaTransport implements Transport {
         groupId: options.group,
         ...(options.exclusive
           ? { partitionAssigners: [exclusiveAssigner(() => consumer.assignment().length > 0)] }
-          : {}),
+          : options.copartitioned
+            ? { partitionAssigners: [copartitionedAssigner()] }
+            : {}),
         allowAutoTopicCreation: false,
         sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
         heartbeatInterval: Math.min(3000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),

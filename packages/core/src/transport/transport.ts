@@ -104,6 +104,13 @@ export interface ConsumerOptions {
    * the partitions from the one holding them. Default: the partitions are split among the members.
    */
   readonly exclusive?: boolean;
+  /**
+   * Members hold whole partition numbers: partition p of every subscribed topic goes to the same member, so a
+   * task run once per input partition sees all of that partition's inputs (its co-partitioned inputs, its
+   * replay topic). The numbers are split in contiguous ranges over the members, ordered by member id.
+   * Default: each topic's partitions are split on their own.
+   */
+  readonly copartitioned?: boolean;
 }
 
 export interface Consumer {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignPartitions, type TopicPartition } from './consumer-group.js';
+import { assignPartitions, copartitionedAssignment, type TopicPartition } from './consumer-group.js';
 
 const counts = new Map([
   ['orders', 4],
@@ -11,8 +11,8 @@ const partitionCount = (topic: string) => counts.get(topic);
 const member = (
   memberId: number,
   topics: string[],
-  { exclusive = false, holding = [] as TopicPartition[] } = {},
-) => ({ memberId, topics, exclusive, assignment: () => holding });
+  { exclusive = false, copartitioned = false, holding = [] as TopicPartition[] } = {},
+) => ({ memberId, topics, exclusive, copartitioned, assignment: () => holding });
 
 describe('assignPartitions', () => {
   it('gives a lone member every partition of its topics', () => {
@@ -81,5 +81,41 @@ describe('assignPartitions', () => {
     );
     expect(later.get(1)).toEqual(all);
     expect(later.get(3)).toEqual([]);
+  });
+
+  it('gives a co-partitioned group whole partition numbers: partition p of every topic to one member', () => {
+    const numbers = (tps: readonly TopicPartition[] | undefined) =>
+      [...new Set(tps?.map((tp) => tp.partition))].sort();
+    const two = assignPartitions(
+      [
+        member(1, ['orders', 'users'], { copartitioned: true }),
+        member(2, ['orders', 'users'], { copartitioned: true }),
+      ],
+      partitionCount,
+    );
+    // Numbers 0-1 and 2-3; users has no partition 3, so member 2 holds users/2 only.
+    expect(two.get(1)).toEqual([
+      { topic: 'orders', partition: 0 },
+      { topic: 'orders', partition: 1 },
+      { topic: 'users', partition: 0 },
+      { topic: 'users', partition: 1 },
+    ]);
+    expect(two.get(2)).toEqual([
+      { topic: 'orders', partition: 2 },
+      { topic: 'orders', partition: 3 },
+      { topic: 'users', partition: 2 },
+    ]);
+    const three = assignPartitions(
+      [1, 2, 3].map((id) => member(id, ['orders', 'users'], { copartitioned: true })),
+      partitionCount,
+    );
+    expect([1, 2, 3].map((id) => numbers(three.get(id)))).toEqual([[0, 1], [2], [3]]);
+  });
+
+  it('leaves members beyond the number of partitions without any in a co-partitioned split', () => {
+    const split = copartitionedAssignment(['a', 'b', 'c'], new Map([['orders', 2]]));
+    expect(split.get('a')).toEqual([{ topic: 'orders', partition: 0 }]);
+    expect(split.get('b')).toEqual([{ topic: 'orders', partition: 1 }]);
+    expect(split.get('c')).toEqual([]);
   });
 });

@@ -8,6 +8,8 @@ export interface GroupMember {
   readonly topics: readonly string[];
   /** See `ConsumerOptions.exclusive`. */
   readonly exclusive: boolean;
+  /** See `ConsumerOptions.copartitioned`. */
+  readonly copartitioned: boolean;
   /** The partitions the member holds now. */
   assignment(): readonly TopicPartition[];
   /** The member's partitions after a rebalance (sorted by topic, then partition). */
@@ -17,10 +19,10 @@ export interface GroupMember {
 /**
  * Splits each topic's partitions among the members subscribed to it, in contiguous ranges, earlier members
  * first (Kafka's range assignor). Members are taken in join order. An exclusive group's partitions all go to
- * one member.
+ * one member; a co-partitioned group's go by partition number (`copartitionedAssignment`).
  */
 export function assignPartitions(
-  members: readonly Pick<GroupMember, 'memberId' | 'topics' | 'exclusive' | 'assignment'>[],
+  members: readonly Pick<GroupMember, 'memberId' | 'topics' | 'exclusive' | 'copartitioned' | 'assignment'>[],
   partitionCount: (topic: string) => number | undefined,
 ): Map<number, TopicPartition[]> {
   const result = new Map<number, TopicPartition[]>(members.map((m) => [m.memberId, []]));
@@ -33,6 +35,15 @@ export function assignPartitions(
     for (const topic of topics) {
       for (let p = 0; p < (partitionCount(topic) ?? 0); p++) mine.push({ topic, partition: p });
     }
+    return result;
+  }
+  if (members.some((m) => m.copartitioned)) {
+    const counts = new Map(topics.map((topic) => [topic, partitionCount(topic) ?? 0]));
+    const byMember = copartitionedAssignment(
+      members.map((m) => m.memberId),
+      counts,
+    );
+    for (const [memberId, partitions] of byMember) result.set(memberId, partitions);
     return result;
   }
   for (const topic of topics) {
@@ -48,6 +59,34 @@ export function assignPartitions(
       next += take;
     });
   }
+  return result;
+}
+
+/**
+ * Splits partition numbers among members so that each holds partition p of every topic that has one: the numbers
+ * 0…(largest partition count − 1) go out in contiguous ranges, earlier members (in the given order) first and
+ * taking one more when they do not divide evenly. Members beyond the number of partitions get none.
+ */
+export function copartitionedAssignment<M>(
+  members: readonly M[],
+  partitionCounts: ReadonlyMap<string, number>,
+): Map<M, TopicPartition[]> {
+  const result = new Map<M, TopicPartition[]>(members.map((m) => [m, []]));
+  if (members.length === 0) return result;
+  const numbers = Math.max(0, ...partitionCounts.values());
+  const topics = [...partitionCounts.keys()].sort();
+  const perMember = Math.floor(numbers / members.length);
+  const extra = numbers % members.length;
+  let next = 0;
+  members.forEach((member, i) => {
+    const take = perMember + (i < extra ? 1 : 0);
+    const mine = result.get(member)!;
+    for (const topic of topics) {
+      const count = partitionCounts.get(topic)!;
+      for (let p = next; p < Math.min(next + take, count); p++) mine.push({ topic, partition: p });
+    }
+    next += take;
+  });
   return result;
 }
 

@@ -33,6 +33,7 @@ export class EmbeddedConsumer implements Consumer, GroupMember {
   readonly memberId = nextMemberId++;
   readonly topics: readonly string[];
   readonly exclusive: boolean;
+  readonly copartitioned: boolean;
   private readonly group: string;
   private readonly fromBeginning: boolean;
   private readonly channels: string[];
@@ -50,6 +51,7 @@ export class EmbeddedConsumer implements Consumer, GroupMember {
     this.topics = [...new Set(options.topics)];
     this.fromBeginning = options.fromBeginning ?? true;
     this.exclusive = options.exclusive ?? false;
+    this.copartitioned = options.copartitioned ?? false;
     this.channels = [...this.topics, memberChannel(this.memberId)];
     context.groups.join(this.group, this);
   }
