@@ -80,19 +80,24 @@ function failingCommits(transport: Transport, group: string, commits: { count: n
  * A stateful processor whose task writes a topic, run by a real node on the transport while the commits of its
  * work fail: once before the commit reached the transport, once after (its answer lost). Its output must hold
  * every count once, in order: no output of a failed commit visible, no input counted twice into the state.
- * Registers one test.
+ * Registers two tests: the processor run once for all partitions, and run once per partition (each instance
+ * committing its own transactions).
  */
 export function itWritesProcessorOutputsExactlyOnce(
   name: string,
   options: ProcessorExactlyOnceOptions,
 ): void {
-  it(
-    `${name}: a stateful processor writing a topic writes each output once and counts each input once when its commits fail before and after they took effect`,
-    async () => {
+  it.each([
+    { perPartition: false, runs: 'once' },
+    { perPartition: true, runs: 'once per partition' },
+  ])(
+    `${name}: a stateful processor writing a topic (run $runs) writes each output once and counts each input once when its commits fail before and after they took effect`,
+    async ({ perPartition }) => {
       const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
       const { plan, output, total } = await runningCountPipeline({
         name: `eos-${suffix}`,
         packageDir: options.dataDir,
+        perPartition,
       });
       const { config } = nodeConfigFrom(
         SourceDocument.fromValue({
@@ -117,6 +122,11 @@ export function itWritesProcessorOutputsExactlyOnce(
       try {
         const deadline = Date.now() + (options.timeoutMs ?? 180_000) / 2;
         counts = await readRunningCounts(transport, output, total, deadline);
+        // Run per partition, each instance keeps its state in its own changelog.
+        const changelog = `__datamesh_state.eos-${suffix}.count`;
+        const exists = async (topic: string) => (await transport.describeTopic(topic)) !== undefined;
+        expect(await exists(changelog)).toBe(!perPartition);
+        for (const p of [0, 1, 2]) expect(await exists(`${changelog}.${p}`)).toBe(perPartition);
       } finally {
         await node.stop();
         await transport.close();

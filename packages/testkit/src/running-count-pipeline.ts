@@ -71,17 +71,21 @@ const counting = defineSource({
   },
 });
 
-/** Counts the changes per key in its state and emits the running count. */
+/**
+ * Counts the changes per key in its state and emits the running count. Its input is partitioned by that key, so
+ * with `perPartition` it lets the runtime run it once per input partition, each instance counting its keys.
+ */
 const runningCount = defineProcessor({
   name: 'running-count',
   version: '1.0.0',
-  config: Type.Object({}),
+  config: Type.Object({ perPartition: Type.Boolean({ default: false }) }),
   stateful: true,
-  plan: (inputs) => ({
+  plan: (inputs, config) => ({
     keySchema: inputs[0]!.keySchema,
     valueSchema: inputs[0]!.valueSchema,
     lineage: [],
     consumes: [],
+    perPartition: config.perPartition,
   }),
   create: (_config, ctx) => ({
     async process(events) {
@@ -108,6 +112,11 @@ export interface RunningCountOptions {
   readonly perRead?: number;
   /** Pause before each read. Default 20 ms. */
   readonly pauseMs?: number;
+  /**
+   * The counting processor runs once per input partition (`ProcessorPlan.perPartition`), its instances spread
+   * over the nodes, rather than once. Default false.
+   */
+  readonly perPartition?: boolean;
 }
 
 /**
@@ -140,7 +149,15 @@ export async function runningCountPipeline(
           config: { total, perRead: options.perRead ?? 25, pauseMs: options.pauseMs ?? 20 },
         },
       ],
-      processors: [{ name: 'count', plugin: 'running-count', inputs: [`${options.name}-src`], shared: true }],
+      processors: [
+        {
+          name: 'count',
+          plugin: 'running-count',
+          inputs: [`${options.name}-src`],
+          shared: true,
+          config: { perPartition: options.perPartition ?? false },
+        },
+      ],
     }),
     registry,
   );

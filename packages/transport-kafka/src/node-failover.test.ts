@@ -10,7 +10,8 @@ import { KafkaTransport } from './index.js';
 
 // Two nodes run the same pipeline (a source and a stateful processor writing a topic). The first runs both
 // tasks; the second stands by — it must not fence the first — until the first is killed with -9 in the middle of
-// the stream. Then it takes both tasks over, and the output holds every count exactly once.
+// the stream. Then it takes both tasks over, and the output holds every count exactly once. A processor that may
+// run once per partition is spread over both nodes instead, and the survivor takes the dead node's partitions.
 
 const child = fileURLToPath(new URL('./__fixtures__/count-node.mjs', import.meta.url));
 const TOTAL = 12_000;
@@ -27,13 +28,13 @@ afterAll(async () => {
 
 interface NodeProcess {
   readonly child: ChildProcess;
-  /** The log lines' messages so far, with their task. */
-  readonly messages: { msg: string; task?: string }[];
+  /** The log lines' messages so far, with their task and partition. */
+  readonly messages: { msg: string; task?: string; partition?: number }[];
   readonly exited: Promise<number | null>;
 }
 
-function startNode(name: string, dataDir: string): NodeProcess {
-  const proc = spawn(process.execPath, [child, kafka.brokers.join(','), dataDir, name, String(TOTAL)], {
+function startNode(name: string, dataDir: string, runs: 'once' | 'per-partition' = 'once'): NodeProcess {
+  const proc = spawn(process.execPath, [child, kafka.brokers.join(','), dataDir, name, String(TOTAL), runs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const messages: NodeProcess['messages'] = [];
@@ -44,8 +45,12 @@ function startNode(name: string, dataDir: string): NodeProcess {
     pending = lines.pop() ?? '';
     for (const line of lines) {
       try {
-        const entry = JSON.parse(line) as { msg: string; task?: string };
-        messages.push({ msg: entry.msg, ...(entry.task ? { task: entry.task } : {}) });
+        const entry = JSON.parse(line) as { msg: string; task?: string; partition?: number };
+        messages.push({
+          msg: entry.msg,
+          ...(entry.task ? { task: entry.task } : {}),
+          ...(entry.partition === undefined ? {} : { partition: entry.partition }),
+        });
       } catch {
         // not a log line
       }
@@ -105,6 +110,66 @@ describe('two nodes running one pipeline on Kafka', () => {
           .map((m) => m.task)
           .sort(),
       ).toEqual([`${name}.${name}-src`, `${name}.count`].sort());
+    } finally {
+      first.child.kill('SIGKILL');
+      second?.child.kill('SIGTERM');
+      await second?.exited;
+      await reader.close();
+    }
+  }, 300_000);
+
+  it('spreads a per-partition processor over both nodes; the survivor of a kill -9 takes its partitions, exactly once', async () => {
+    const name = `spread-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const reader = await KafkaTransport.connect({ brokers: kafka.brokers });
+    const first = startNode(name, join(dir, 'spread-first'), 'per-partition');
+    let second: NodeProcess | undefined;
+    /** The partition numbers whose instance a node started. */
+    const opened = (node: NodeProcess) =>
+      new Set(
+        said(node, 'partition instance starts')
+          .map((m) => m.partition)
+          .filter((p) => p !== undefined),
+      );
+    try {
+      const output = `${name}.count`;
+      const produced = async () => {
+        const described = await reader.describeTopic(output);
+        return (described?.endOffsets ?? []).reduce((a, b) => a + b, 0);
+      };
+      await until('the first node writes outputs', async () => (await produced()) > 500, 60_000);
+      expect([...opened(first)].sort()).toEqual([0, 1, 2]);
+
+      second = startNode(name, join(dir, 'spread-second'), 'per-partition');
+      // The source runs on one node; the counting task's partitions are split: some move to the second node.
+      await until('the second node runs some partitions', () => opened(second!).size > 0, 60_000);
+      const moved = () => new Set(said(first, 'partition moved to another node').map((m) => m.partition));
+      await until(
+        'the first node gives those partitions up',
+        () => [...opened(second!)].every((p) => moved().has(p)) && moved().size === opened(second!).size,
+        30_000,
+      );
+      expect(moved().size).toBeLessThan(3);
+      await until(
+        'the second node stands by for the source',
+        () => said(second!, 'task stands by').length > 0,
+        30_000,
+      );
+      expect(said(second, 'task stands by').map((m) => m.task)).toEqual([`${name}.${name}-src`]);
+      const before = await produced();
+      expect(before).toBeLessThan(TOTAL); // the stream is still going: the kill lands in the middle of it
+
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await until(
+        'the second node takes the source over',
+        () => said(second!, 'task takes over').length === 1,
+        60_000,
+      );
+      await until('the second node runs every partition', () => opened(second!).size === 3, 60_000);
+
+      const counts = await readRunningCounts(reader, output, TOTAL, Date.now() + 120_000);
+      expectExactRunningCounts(counts, TOTAL);
+      expect(said(second, 'task failed')).toEqual([]);
     } finally {
       first.child.kill('SIGKILL');
       second?.child.kill('SIGTERM');

@@ -75,6 +75,13 @@ export interface ProcessorPlan extends StreamSchemas {
    * key). Optional in the type for plugins built against contract 1.0; the conformance suite requires it.
    */
   readonly consumes?: readonly ConsumedField[];
+  /**
+   * Stateful processors: true when events of different input partitions never meet in the processor's state
+   * (a count per input key: its input is partitioned by that key). The runtime may then run the task once per
+   * input partition number, spread over the nodes, each instance with that partition's share of the state.
+   * Default false: one instance holds every partition and all the state. Stateless processors always may.
+   */
+  readonly perPartition?: boolean;
 }
 
 /**

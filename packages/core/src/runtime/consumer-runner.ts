@@ -1,6 +1,5 @@
 import type { ChangeEvent } from '../contract/envelope.js';
 import {
-  type ProcessorTask,
   type SinkRecord,
   type SinkRejection,
   type SinkTask,
@@ -10,17 +9,14 @@ import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
 import type { PlannedTask } from '../pipeline/planner.js';
-import { join } from 'node:path';
 import type { ProcessorInputSchemas, StateStore } from '../contract/context.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
-import { stateChangelogTopic, TaskStateStore } from '../state/task-state-store.js';
-import { TaskHaltedError } from './supervisor.js';
 import type {
   ConsumedRecord,
+  Consumer,
   Producer,
   RecordMetadata,
   TopicPartitionOffset,
-  Transaction,
   TransactionalProducer,
 } from '../transport/transport.js';
 import {
@@ -37,6 +33,13 @@ import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import type { TaskRun } from './supervisor.js';
 import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
+import {
+  closeTaskInstance,
+  openTaskInstance,
+  type InstanceParts,
+  type Stage,
+  type TaskInstance,
+} from './task-instance.js';
 
 export interface ConsumerRunOptions {
   readonly partitions: number;
@@ -52,17 +55,15 @@ export interface ConsumerRunOptions {
   readonly pipelineTasks?: readonly string[];
 }
 
-interface Stage {
-  readonly name: string;
-  readonly plugin: string;
-  readonly metrics: StageMetrics;
-  readonly process: ProcessorTask['process'];
-}
-
 /**
  * Runs a consumer task: poll the input topics, run the fused processors record by record (so every
  * output keeps the input position it came from), hand the result to the sink or the output topic,
  * and commit input offsets only after the sink flushed or the output topic acknowledged.
+ *
+ * A task that writes a topic, and whose processors keep no state across partitions (`perPartition`), runs
+ * one instance per input partition number: the nodes running the pipeline split the numbers among them
+ * (a co-partitioned consumer group), and each instance commits its own transactions under its own id.
+ * Other tasks that write under one transactional id run on one node at a time.
  *
  * An event a processor fails on, or a sink rejects, goes to the pipeline's dead-letter topic (durably,
  * before the offsets that pass it are committed) and the task goes on; `TransientError`s and everything
@@ -81,24 +82,15 @@ export function consumerRun(
     for (const input of planned.inputs) {
       await ensureTopicKeepingPartitions(services.transport, input.topic, options.partitions, logger);
     }
+    const replay = replayTopic(pipeline);
+    const deadLetters = deadLetterTopic(pipeline);
+    // The replay topic has as many partitions as the inputs, so a task run per partition number gets the
+    // dead letters of a partition replayed to the instance that handles it.
+    if (!(await services.transport.describeTopic(replay)))
+      await services.transport.ensureTopic(replay, { partitions: options.partitions });
+    if (!(await services.transport.describeTopic(deadLetters)))
+      await services.transport.ensureTopic(deadLetters, { partitions: 1 });
 
-    const stores: TaskStateStore[] = [];
-    const stateLostAt: { stage: string; topic: string; store: TaskStateStore }[] = [];
-    /** The state store of a stateful processor: local, backed by its own changelog topic. */
-    const processorState = async (stage: string): Promise<StateStore> => {
-      const topic = stateChangelogTopic(pipeline, stage);
-      const { store, report } = await TaskStateStore.open({
-        transport: services.transport,
-        topic,
-        path: services.stateDir ? join(services.stateDir, `${pipeline}.${stage}.sqlite`) : ':memory:',
-        logger,
-        signal,
-      });
-      stores.push(store);
-      logger.info({ task: planned.id, stage, topic, ...report }, 'stage state restored');
-      if (report.unborn) stateLostAt.push({ stage, topic, store });
-      return store;
-    };
     const contextFor = (
       stage: string,
       plugin: string,
@@ -122,28 +114,20 @@ export function consumerRun(
         },
       );
 
-    const processors: ProcessorTask[] = [];
     let sink: SinkTask | undefined;
-    const replay = replayTopic(pipeline);
-    const deadLetters = deadLetterTopic(pipeline);
-    for (const topic of [replay, deadLetters]) {
-      if (!(await services.transport.describeTopic(topic)))
-        await services.transport.ensureTopic(topic, { partitions: 1 });
-    }
     const group = `datamesh.${planned.id}`;
     // Where the transport has transactions, a task that writes a topic writes it exactly once: each commit is
     // one transaction holding the outputs since the last one, the stages' state changes and the input offsets.
     // Outputs of a task that died before its commit are never read, so the restarted task — which may read its
     // input partitions in another interleaving — computes on state that matches what readers saw.
     const transactional =
-      planned.output.kind === 'topic'
-        ? services.transport.transactionalProducer?.(`datamesh.processor.${planned.id}`)
-        : undefined;
+      planned.output.kind === 'topic' && services.transport.transactionalProducer !== undefined;
+    const perPartition = transactional && (await partitionsToSplit(planned, [replay], services, logger));
     // A task writing under one transactional id (its own, or its sink's) runs on one node at a time, the one
     // whose consumer holds the input partitions; the task waits on the others (exclusive group) rather than
     // fence the running one.
     const exclusive =
-      transactional !== undefined ||
+      (transactional && !perPartition) ||
       (planned.output.kind === 'sink' &&
         (planned.output.sink.plugin.exclusive?.(planned.output.sink.config as never, services.transport) ??
           false));
@@ -152,41 +136,46 @@ export function consumerRun(
       topics: [...planned.inputs.map((i) => i.topic), replay],
       fromBeginning: true,
       ...(exclusive ? { exclusive } : {}),
+      ...(perPartition ? { copartitioned: true } : {}),
     });
     const producer = services.transport.producer();
-    /** The transaction holding the outputs written since the last commit. */
-    let openTransaction: Transaction | undefined;
-    const allMetrics: StageMetrics[] = [];
+    const stageMetrics = planned.chain.map((p) =>
+      services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor'),
+    );
+    const allMetrics: StageMetrics[] = [...stageMetrics];
+    /** The instances of the task's processors on this node, by partition number (-1: all partitions). */
+    const instances = new Map<number, TaskInstance>();
+    const instanceParts: InstanceParts = {
+      pipeline,
+      planned,
+      services,
+      consumer,
+      group,
+      signal,
+      metrics: stageMetrics,
+      transactional,
+      contextFor,
+    };
     let closeError: unknown;
     let lagProbe: LagProbe | undefined;
     /** A sink flush running in the background (see `commit`). */
     let background: Promise<void> | undefined;
     try {
       if (exclusive && !(await untilHolding(consumer, planned.id, group, logger, signal, standingBy))) return;
-      // Fences a zombie instance of this task and settles the transaction it left open: before the state is
-      // restored (its changelog would stay unreadable past that transaction) and before offsets are read.
-      await transactional?.init();
-      const stages: Stage[] = [];
-      for (const p of planned.chain) {
-        const state = p.plugin.stateful ? await processorState(p.stage.name) : undefined;
-        const inputs = p.inputs.map((i) => ({
-          name: i.ref,
-          keySchema: i.keySchema,
-          valueSchema: i.valueSchema,
-        }));
-        const task = await p.plugin.create(
-          p.config as never,
-          contextFor(p.stage.name, p.plugin.name, state, inputs),
-        );
-        processors.push(task);
-        const metrics = services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor');
-        allMetrics.push(metrics);
-        stages.push({
-          name: p.stage.name,
-          plugin: p.plugin.name,
-          metrics,
-          process: task.process.bind(task),
-        });
+      /**
+       * Per partition, the offset after the last record this run of the task handed on. An instance that starts
+       * on partitions another instance may have run starts at the committed offsets: records its consumer
+       * fetched below them were taken care of by that one.
+       */
+      const handedOut = new Map<string, number>();
+      const resumeAt = async (partition: number | undefined) => {
+        for (const [at, offset] of await committedPositions(consumer)) {
+          if (partition === undefined || at.endsWith(`\u0000${partition}`)) handedOut.set(at, offset);
+        }
+      };
+      if (!perPartition) {
+        instances.set(-1, await openTaskInstance(instanceParts, undefined));
+        if (exclusive) await resumeAt(undefined);
       }
       const output = planned.output;
       const last = planned.chain[planned.chain.length - 1];
@@ -208,32 +197,10 @@ export function consumerRun(
         await ensureTopicKeepingPartitions(services.transport, stream.topic, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
       }
-      if (stateLostAt.length > 0) {
-        const committed = await consumer.committed();
-        if (committed.length === 0) {
-          // A first start: the stages begin with empty state, which their changelogs now record.
-          for (const { store } of stateLostAt) await store.born();
-        } else {
-          const lost = stateLostAt.map((s) => `"${s.stage}" (topic ${s.topic})`).join(', ');
-          throw new TaskHaltedError(
-            `the state of stage ${lost} is gone, but consumer group "${group}" has committed input offsets: ` +
-              `starting with empty state would give wrong results from there on. Restore the topic, or make the ` +
-              `task read its inputs again from the beginning, which rebuilds the state: delete the group (Kafka: ` +
-              `kafka-consumer-groups.sh --bootstrap-server <brokers> --delete --group ${group}; embedded log: ` +
-              `remove groups/${group}.json under the node's log directory) and start the node again`,
-          );
-        }
-      }
       // Task-level series (input lag, write and flush errors) carry the stage that ends the task, as restarts do.
       const end = allMetrics[allMetrics.length - 1]!;
       allMetrics.forEach((m) => m.up(true));
 
-      const pending = new Map<string, TopicPartitionOffset>();
-      /**
-       * Per partition, the offset after the last record this run of the task handed on. An exclusive task starts
-       * at the committed offsets: records its consumer fetched below them were the previous instance's.
-       */
-      const handedOut = exclusive ? await committedPositions(consumer) : new Map<string, number>();
       let pendingSince = 0;
       let unflushed = 0;
       const sinkFailure = (): Omit<Failure, 'error'> => ({
@@ -292,40 +259,59 @@ export function consumerRun(
         await background;
         if (backgroundFailure) throw backgroundFailure.error;
       };
-      /** Commits the outputs, state changes and input offsets since the last commit in one transaction. */
-      const commitTransaction = async (transactions: TransactionalProducer) => {
-        const offsets = [...pending.values()];
-        const upTo = letters.mark();
-        pending.clear();
-        pendingSince = 0;
-        unflushed = 0;
-        const transaction = openTransaction ?? (await transactions.begin());
-        openTransaction = undefined;
+      /** Stops the instance of a partition number this node no longer holds; what it left open is dropped. */
+      const dropInstance = async (instance: TaskInstance, why: string) => {
+        instances.delete(instance.partition ?? -1);
+        for (const at of handedOut.keys())
+          if (at.endsWith(`\u0000${instance.partition}`)) handedOut.delete(at);
+        logger.info({ task: planned.id, partition: instance.partition }, why);
+        await closeTaskInstance(instance, logger);
+      };
+      /** Commits an instance's outputs, state changes and input offsets since its last commit in one transaction. */
+      const commitTransaction = async (instance: TaskInstance, transactions: TransactionalProducer) => {
+        const offsets = [...instance.pending.values()];
+        instance.pending.clear();
+        const transaction = instance.openTransaction ?? (await transactions.begin());
+        instance.openTransaction = undefined;
         const localCommits: ((committed: readonly RecordMetadata[]) => void)[] = [];
         let committed: readonly RecordMetadata[];
         try {
-          for (const store of stores) localCommits.push(await store.flushInto(transaction));
+          for (const store of instance.stores) localCommits.push(await store.flushInto(transaction));
           await transaction.sendOffsets(group, offsets);
           committed = await transaction.commit();
         } catch (error) {
-          end.failed();
           await transaction.abort().catch(() => undefined);
+          // An instance whose partition number went to another node (which fenced it) stops here; that node
+          // goes on from the last commit. Anything else restarts the task.
+          if (instance.partition !== undefined && (isFenced(error) || !holds(consumer, instance.partition))) {
+            await dropInstance(instance, 'partition moved to another node: its instance here stops');
+            return;
+          }
+          end.failed();
           throw error;
         }
         for (const commitLocally of localCommits) commitLocally(committed);
-        letters.committed(upTo);
       };
       const commit = async (wait: boolean) => {
         await settled();
-        if (pending.size === 0) return;
-        if (transactional) return commitTransaction(transactional);
-        // Started here, so it takes exactly the state writes of the input whose offsets this commit carries.
-        const state = Promise.all(stores.map((store) => store.flush()));
-        state.catch(() => undefined);
-        const flush = flushAndCommit([...pending.values()], unflushed, letters.mark(), state);
-        pending.clear();
+        const due = [...instances.values()].filter((instance) => instance.pending.size > 0);
+        if (due.length === 0) return;
+        const written = unflushed;
         pendingSince = 0;
         unflushed = 0;
+        const upTo = letters.mark();
+        if (transactional) {
+          for (const instance of due) await commitTransaction(instance, instance.transactional!);
+          letters.committed(upTo);
+          return;
+        }
+        // One instance: a task without transactions runs its processors once.
+        const [instance] = due as [TaskInstance];
+        // Started here, so it takes exactly the state writes of the input whose offsets this commit carries.
+        const state = Promise.all(instance.stores.map((store) => store.flush()));
+        state.catch(() => undefined);
+        const flush = flushAndCommit([...instance.pending.values()], written, upTo, state);
+        instance.pending.clear();
         if (wait || !sink?.concurrentFlush) return flush;
         background = flush.then(
           () => (background = undefined),
@@ -335,6 +321,18 @@ export function consumerRun(
           },
         );
       };
+      /** The instance for a record's partition, opened the first time this node handles that number. */
+      const instanceFor = async (partition: number): Promise<TaskInstance> => {
+        if (!perPartition) return instances.get(-1)!;
+        let instance = instances.get(partition);
+        if (instance === undefined) {
+          instance = await openTaskInstance(instanceParts, partition);
+          instances.set(partition, instance);
+          await resumeAt(partition);
+          logger.info({ task: planned.id, partition }, 'partition instance starts on this node');
+        }
+        return instance;
+      };
 
       // The input lag is probed on a timer, not per poll: it costs broker round trips, and a task blocked in a
       // flush (a sink's engine down) must still show its input piling up.
@@ -342,67 +340,86 @@ export function consumerRun(
         () => consumer.lag(),
         (lag) => end.inputLag(lag),
       );
+      let idle: boolean | undefined;
       while (!signal.aborted) {
         if (exclusive) assertHolding(consumer, planned.id, group);
+        if (perPartition) {
+          const held = heldNumbers(consumer);
+          for (const instance of [...instances.values()]) {
+            if (!held.has(instance.partition!))
+              await dropInstance(instance, 'partition moved to another node: its instance here stops');
+          }
+          // Opened as soon as the number is held, so its state is ready before its first records come.
+          for (const partition of held) await instanceFor(partition);
+          // A node holding no partition number (more nodes than partitions) stands by.
+          if (idle !== (held.size === 0)) standingBy((idle = held.size === 0));
+        }
         // A consumer that rejoins its group goes back to the committed offsets and hands out again records this
         // task already gave the sink (still in its buffer or open transaction): those are dropped here, or a
         // transactional sink would commit them twice.
-        const records = (
-          await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal })
-        ).filter((r) => r.offset >= (handedOut.get(`${r.topic}\u0000${r.partition}`) ?? 0));
-        for (const r of records) handedOut.set(`${r.topic}\u0000${r.partition}`, r.offset + 1);
+        const polled = await consumer.poll({ maxRecords: options.batchSize, maxWaitMs: 200, signal });
         if (backgroundFailure) throw backgroundFailure.error;
-        if (records.length === 0) {
+        // Records of partition numbers that moved away during the poll are left to their new holder.
+        const held = perPartition ? heldNumbers(consumer) : undefined;
+        const batches = new Map<TaskInstance, ConsumedRecord[]>();
+        for (const r of polled) {
+          if (held && !held.has(r.partition)) continue;
+          const instance = await instanceFor(r.partition);
+          const at = `${r.topic}\u0000${r.partition}`;
+          if (r.offset < (handedOut.get(at) ?? 0)) continue;
+          handedOut.set(at, r.offset + 1);
+          let batch = batches.get(instance);
+          if (batch === undefined) batches.set(instance, (batch = []));
+          batch.push(r);
+        }
+        if (batches.size === 0) {
           await commit(false);
           allMetrics.forEach((m) => m.progressed());
           continue;
         }
         const started = performance.now();
-        letters.received(records);
-        const ours = records.filter(
-          (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
-        );
-        if (options.pipelineTasks?.[0] === planned.id) {
+        for (const [instance, records] of batches) {
+          letters.received(records);
+          const ours = records.filter(
+            (r) => r.topic !== replay || r.headers[DEAD_LETTER_HEADER.task] === planned.id,
+          );
+          if (options.pipelineTasks?.[0] === planned.id)
+            warnOfUnknownTasks(records, replay, options.pipelineTasks, logger);
+          const results = await runChain(ours, codec, {
+            stages: instance.stages,
+            chainSchema,
+            letters,
+            task: planned.id,
+            replay,
+            receiver,
+            inputOf,
+          });
+          if (sink) {
+            end.received(results.length);
+            unflushed += results.length;
+            unflushed -= await rejected(await counted(end, () => sink!.write(results)));
+          } else if (output.kind === 'topic') {
+            const topic = output.processor.output.topic;
+            const encoded = results.map((r) => codec.encode(topic, r.event));
+            if (instance.transactional) {
+              const transactions = instance.transactional;
+              if (encoded.length > 0) {
+                await counted(end, async () =>
+                  (instance.openTransaction ??= await transactions.begin()).send(encoded),
+                );
+              }
+              unflushed += results.length;
+            } else await counted(end, () => producer.send(encoded));
+          }
           for (const r of records) {
-            const task = r.topic === replay ? r.headers[DEAD_LETTER_HEADER.task] : undefined;
-            if (task === undefined || options.pipelineTasks.includes(task)) continue;
-            logger.warn(
-              { task, replay: `${r.topic}/${r.partition}@${r.offset}`, tasks: options.pipelineTasks },
-              'a replayed dead letter names a task this pipeline does not have (a stage renamed?): no task takes it',
-            );
+            instance.pending.set(`${r.topic}\u0000${r.partition}`, {
+              topic: r.topic,
+              partition: r.partition,
+              offset: r.offset + 1,
+            });
           }
         }
-        const results = await runChain(ours, codec, {
-          stages,
-          chainSchema,
-          letters,
-          task: planned.id,
-          replay,
-          receiver,
-          inputOf,
-        });
-        if (sink) {
-          end.received(results.length);
-          unflushed += results.length;
-          unflushed -= await rejected(await counted(end, () => sink!.write(results)));
-          end.processed((performance.now() - started) / 1000);
-        } else if (output.kind === 'topic') {
-          const topic = output.processor.output.topic;
-          const encoded = results.map((r) => codec.encode(topic, r.event));
-          if (transactional) {
-            if (encoded.length > 0) {
-              await counted(end, async () => (openTransaction ??= await transactional.begin()).send(encoded));
-            }
-            unflushed += results.length;
-          } else await counted(end, () => producer.send(encoded));
-        }
-        for (const r of records) {
-          pending.set(`${r.topic}\u0000${r.partition}`, {
-            topic: r.topic,
-            partition: r.partition,
-            offset: r.offset + 1,
-          });
-        }
+        if (sink) end.processed((performance.now() - started) / 1000);
         // Counted from the first uncommitted record, so batches that all filter out still commit on time.
         if (pendingSince === 0) pendingSince = Date.now();
         const due = unflushed >= options.flushEvents || Date.now() - pendingSince >= options.flushIntervalMs;
@@ -416,21 +433,90 @@ export function consumerRun(
     } finally {
       await lagProbe?.stop();
       await background;
-      await openTransaction?.abort().catch(() => undefined);
       allMetrics.forEach((m) => m.up(false));
       // The consumer leaves its group first, whatever the plugins' closes do.
       closeError = await closeEach(logger, [
         ['consumer', () => consumer.close()],
         ['sink', sink?.close ? () => sink!.close!() : undefined],
-        ...processors.map((p, i) => [`processor ${i}`, p.close ? () => p.close!() : undefined] as const),
-        ...stores.map((store, i) => [`state ${i}`, () => store.close()] as const),
-        ['producer', () => producer.close()],
-        ['transactional producer', transactional ? () => transactional.close() : undefined],
       ]);
+      for (const instance of instances.values()) {
+        const failed = await closeTaskInstance(instance, logger);
+        closeError ??= failed;
+      }
+      closeError ??= await closeEach(logger, [['producer', () => producer.close()]]);
     }
     // Reached only when the task itself ended well: then a failed close is the task's failure.
     if (closeError !== undefined) throw closeError;
   };
+}
+
+/**
+ * True when a task can run once per input partition number: it writes a topic, its processors keep no state
+ * across partitions (`perPartition`), and every input (and the replay topic) has the same number of partitions,
+ * more than one. Otherwise it runs once, and says why when only the partition counts stand in the way.
+ */
+async function partitionsToSplit(
+  planned: PlannedTask,
+  alsoRead: readonly string[],
+  services: RuntimeServices,
+  logger: RuntimeServices['logger'],
+): Promise<boolean> {
+  if (!planned.chain.every((p) => !p.plugin.stateful || p.plan.perPartition === true)) return false;
+  const topics = [...planned.inputs.map((i) => i.topic), ...alsoRead];
+  const counts = new Map<string, number>();
+  for (const topic of topics)
+    counts.set(topic, (await services.transport.describeTopic(topic))?.partitions ?? 0);
+  const distinct = new Set(counts.values());
+  if (distinct.size === 1) return [...distinct][0]! > 1;
+  logger.info(
+    { task: planned.id, partitions: Object.fromEntries(counts) },
+    'task runs as one instance: its input topics have different partition counts, so they are not co-partitioned',
+  );
+  return false;
+}
+
+/** The partition numbers a co-partitioned consumer holds now. */
+function heldNumbers(consumer: Consumer): Set<number> {
+  return new Set(consumer.assignment().map((tp) => tp.partition));
+}
+
+function holds(consumer: Consumer, partition: number): boolean {
+  return heldNumbers(consumer).has(partition);
+}
+
+/**
+ * True for a commit refused because a newer producer took the transactional id: the embedded transport's
+ * `ProducerFencedError`, Kafka's PRODUCER_FENCED and INVALID_PRODUCER_EPOCH (by name and type, as kafkajs
+ * reports them, also when wrapped).
+ */
+function isFenced(error: unknown): boolean {
+  for (
+    let e: unknown = error;
+    e instanceof Error;
+    e = e.cause ?? (e as { originalError?: unknown }).originalError
+  ) {
+    const type = (e as { type?: unknown }).type;
+    if (e.name === 'ProducerFencedError' || type === 'PRODUCER_FENCED' || type === 'INVALID_PRODUCER_EPOCH')
+      return true;
+  }
+  return false;
+}
+
+/** Warns of replayed dead letters naming a task the pipeline no longer has: no task takes them. */
+function warnOfUnknownTasks(
+  records: readonly ConsumedRecord[],
+  replay: string,
+  tasks: readonly string[],
+  logger: RuntimeServices['logger'],
+): void {
+  for (const r of records) {
+    const task = r.topic === replay ? r.headers[DEAD_LETTER_HEADER.task] : undefined;
+    if (task === undefined || tasks.includes(task)) continue;
+    logger.warn(
+      { task, replay: `${r.topic}/${r.partition}@${r.offset}`, tasks },
+      'a replayed dead letter names a task this pipeline does not have (a stage renamed?): no task takes it',
+    );
+  }
 }
 
 /** Runs a write or flush, counting its failure on the stage before letting it propagate. */

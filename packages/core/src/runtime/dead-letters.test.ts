@@ -432,3 +432,28 @@ describe('dead letters', () => {
     }
   });
 });
+
+describe('replayRecord', () => {
+  const letter = (partition: string | undefined): ConsumedRecord => ({
+    topic: deadLetterTopic('p'),
+    partition: 0,
+    offset: 7,
+    key: Buffer.from('k'),
+    value: Buffer.from('v'),
+    timestamp: 0,
+    headers: {
+      [DEAD_LETTER_HEADER.task]: 'p.copy',
+      [DEAD_LETTER_HEADER.topic]: 'p.src',
+      ...(partition === undefined ? {} : { [DEAD_LETTER_HEADER.partition]: partition }),
+    },
+  });
+
+  it('sends a replay to the partition number it was first read from, when the replay topic has it', () => {
+    expect(replayRecord('p', letter('2'), 4).partition).toBe(2);
+    // Fewer replay partitions (a topic from before), or no origin: the key decides.
+    expect(replayRecord('p', letter('2'), 1).partition).toBeUndefined();
+    expect(replayRecord('p', letter(undefined), 4).partition).toBeUndefined();
+    expect(replayRecord('p', letter(''), 4).partition).toBeUndefined();
+    expect(replayRecord('p', letter('2')).partition).toBeUndefined();
+  });
+});

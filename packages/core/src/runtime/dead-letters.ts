@@ -80,9 +80,15 @@ export function deadLetterRecord(pipeline: string, record: ConsumedRecord, failu
 
 /**
  * The record `mesh dlq replay` writes for a dead letter: the original bytes and headers, with the origin, the
- * task to go back to and one more replay counted; the failure's own headers are left behind.
+ * task to go back to and one more replay counted; the failure's own headers are left behind. Given the replay
+ * topic's partition count, it goes to the partition number it was first read from (when the topic has it), where
+ * a task run once per partition number hands it to the instance holding that partition's state.
  */
-export function replayRecord(pipeline: string, deadLetter: ConsumedRecord): ProduceRecord {
+export function replayRecord(
+  pipeline: string,
+  deadLetter: ConsumedRecord,
+  replayPartitions?: number,
+): ProduceRecord {
   const h = deadLetter.headers;
   const task = h[DEAD_LETTER_HEADER.task];
   if (task === undefined) {
@@ -90,8 +96,14 @@ export function replayRecord(pipeline: string, deadLetter: ConsumedRecord): Prod
       `record ${deadLetter.topic}/${deadLetter.partition}@${deadLetter.offset} is not a dead letter (no ${DEAD_LETTER_HEADER.task} header)`,
     );
   }
+  const origin = Number(h[DEAD_LETTER_HEADER.partition] ?? '');
+  const partition =
+    h[DEAD_LETTER_HEADER.partition] && Number.isInteger(origin) && origin < (replayPartitions ?? 0)
+      ? { partition: origin }
+      : {};
   return {
     topic: replayTopic(pipeline),
+    ...partition,
     key: deadLetter.key,
     value: deadLetter.value,
     headers: {

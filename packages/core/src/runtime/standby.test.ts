@@ -3,10 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { defineSink, type SinkRecord } from '../contract/plugin.js';
+import { defineProcessor, defineSink, type SinkRecord } from '../contract/plugin.js';
+import { avroType } from '../schema/avro.js';
+import { decodeWire } from '../schema/wire-format.js';
+import type { ConsumedRecord } from '../transport/transport.js';
 import { EmbeddedTransport } from '../transport/embedded/index.js';
 import type { MeshNode } from './mesh-node.js';
-import { countingSource, startTestNode, until, values } from './__fixtures__/test-node.js';
+import {
+  counterSchemas,
+  countingSource,
+  metricValue,
+  startTestNode,
+  until,
+  values,
+} from './__fixtures__/test-node.js';
 
 let dir = '';
 let transport: EmbeddedTransport;
@@ -88,5 +98,65 @@ describe('two nodes running one pipeline', () => {
     expect(all.length).toBe(3000);
     expect(new Set(all)).toEqual(new Set(Array.from({ length: 3000 }, (_, i) => i + 1)));
     expect(second.length).toBeGreaterThan(0);
+  });
+
+  it('spreads a stateless processor writing a topic over both nodes by partition; the second takes all when the first stops', async () => {
+    const pass = defineProcessor({
+      name: 'pass',
+      version: '1.0.0',
+      config: Type.Object({}),
+      plan: (inputs) => ({ ...inputs[0]!, lineage: [], consumes: [] }),
+      create: () => ({ process: (events) => events }),
+    });
+    const start = () =>
+      startTestNode({
+        dir,
+        shared: transport,
+        plugins: [countingSource(), pass],
+        pipeline: {
+          name: 'spread',
+          sources: [{ name: 'src', plugin: 'counting', config: { total: 3000, perRead: 10, pauseMs: 5 } }],
+          processors: [{ name: 'copy', plugin: 'pass', inputs: ['src'], shared: true }],
+        },
+      });
+    const copied = (node: MeshNode) =>
+      metricValue(node, 'datamesh_events_in_total', { stage: 'copy', kind: 'processor' });
+    const a = await start();
+    let b: MeshNode | undefined;
+    try {
+      await until(async () => (await copied(a)) > 300);
+      b = await start();
+      // Both nodes copy: the partition numbers are split between them.
+      await until(async () => (await copied(b!)) > 100);
+      const aBefore = await copied(a);
+      await until(async () => (await copied(a)) > aBefore + 50);
+      expect(b.health().map((t) => [t.id, t.state])).toEqual([
+        ['spread.src', 'standby'],
+        ['spread.copy', 'running'],
+      ]);
+      await a.stop();
+      const written = async () =>
+        ((await transport.describeTopic('spread.copy'))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
+      await until(async () => (await written()) >= 3000, 20_000);
+    } finally {
+      await a.stop();
+      await b?.stop();
+    }
+    // The output topic holds every change once (what the first node copied and did not commit was dropped).
+    const reader = transport.consumer({ group: 'spread-reader', topics: ['spread.copy'] });
+    const records: ConsumedRecord[] = [];
+    try {
+      for (let empty = 0; empty < 3;) {
+        const batch = await reader.poll({ maxRecords: 1000, maxWaitMs: 100 });
+        records.push(...batch);
+        empty = batch.length === 0 ? empty + 1 : 0;
+      }
+    } finally {
+      await reader.close();
+    }
+    const valueType = avroType(counterSchemas.valueSchema);
+    const ns = records.map((r) => (decodeWire(r.value!, valueType) as { after: { n: number } }).after.n);
+    expect(ns.length).toBe(3000);
+    expect(new Set(ns).size).toBe(3000);
   });
 });

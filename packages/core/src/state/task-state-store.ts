@@ -9,9 +9,12 @@ import type {
 } from '../transport/transport.js';
 import { LocalKvStore } from './local-kv-store.js';
 
-/** The compacted topic holding a stateful stage's changelog. */
-export function stateChangelogTopic(pipeline: string, stage: string): string {
-  return `__datamesh_state.${pipeline}.${stage}`;
+/**
+ * The compacted topic holding a stateful stage's changelog; a task run once per input partition keeps one per
+ * partition number. Pipeline and stage names are kebab-case, so the dots cannot be mistaken.
+ */
+export function stateChangelogTopic(pipeline: string, stage: string, partition?: number): string {
+  return `__datamesh_state.${pipeline}.${stage}${partition === undefined ? '' : `.${partition}`}`;
 }
 
 /** Changelog offset the local store has applied every record before. */

@@ -4,13 +4,14 @@ import { createLogger, MeshNode, nodeConfigFrom, SourceDocument } from '@datames
 import { runningCountPipeline } from '@datamesh/testkit';
 import { KafkaTransport } from '@datamesh/transport-kafka';
 
-const [brokers, dataDir, name, total] = process.argv.slice(2);
+const [brokers, dataDir, name, total, runs] = process.argv.slice(2);
 const { plan } = await runningCountPipeline({
   name,
   packageDir: dataDir,
   total: Number(total),
   perRead: 10,
   pauseMs: 20,
+  perPartition: runs === 'per-partition',
 });
 const kafka = { brokers: brokers.split(','), sessionTimeoutMs: 6000 };
 const { config } = nodeConfigFrom(

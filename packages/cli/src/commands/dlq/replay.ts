@@ -219,9 +219,10 @@ export default class DlqReplay extends MeshCommand {
         );
       }
     } else {
+      const partitions = (await node.transport.describeTopic(replayTopic(pipeline)))?.partitions;
       const producer = node.transport.producer();
       try {
-        await producer.send(records.map((r) => replayRecord(pipeline, r)));
+        await producer.send(records.map((r) => replayRecord(pipeline, r, partitions)));
       } finally {
         await producer.close();
       }
