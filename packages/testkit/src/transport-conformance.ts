@@ -389,6 +389,28 @@ export function describeTransportConformance(
           await a.commit(nextOffsets(read.get(a) ?? []));
           await b.commit(nextOffsets(read.get(b) ?? []));
 
+          // A third member joins: it takes one number, and the others keep the rest of theirs.
+          const numbersOf = (member: Consumer) => new Set(member.assignment().map((tp) => tp.partition));
+          const before = [numbersOf(a), numbersOf(b)];
+          const c = transport.consumer({ group, topics: [wide, narrow], copartitioned: true });
+          const deadline = Date.now() + timeoutMs;
+          const settledIn = () => {
+            const sets = [numbersOf(a), numbersOf(b), numbersOf(c)];
+            const all = sets.flatMap((set) => [...set]);
+            return sets.every((set) => set.size > 0) && all.length === 4 && new Set(all).size === 4;
+          };
+          while (!settledIn()) {
+            if (Date.now() > deadline) throw new Error('the group did not settle with three members');
+            for (const member of [a, b, c]) await member.poll({ maxRecords: 100, maxWaitMs: 100 });
+          }
+          const kept = [a, b].reduce(
+            (sum, member, i) => sum + [...numbersOf(member)].filter((p) => before[i]!.has(p)).length,
+            0,
+          );
+          expect(numbersOf(c).size).toBe(1);
+          expect(kept).toBe(3);
+          await c.close();
+
           // One member left: the other holds every partition number.
           await b.close();
           await wave();

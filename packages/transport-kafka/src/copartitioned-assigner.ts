@@ -5,13 +5,14 @@ const { AssignerProtocol } = kafkajs;
 
 /**
  * A kafkajs partition assigner for co-partitioned groups (`ConsumerOptions.copartitioned`): partition p of
- * every subscribed topic goes to one member, the partition numbers split in ranges over the members by id.
+ * every subscribed topic goes to one member, the partition numbers shared out evenly over the members by id.
+ * Each member says in its join metadata which numbers it holds, and keeps them as far as an even share allows.
  *
  * kafkajs ships a round-robin assigner only, which splits each topic-partition on its own; Kafka's range
  * assignor co-partitions only topics of equal partition counts. A task run once per partition number needs
  * the numbers kept together whatever the counts, so the split is core's, shared with the embedded transport.
  */
-export function copartitionedAssigner(): PartitionAssigner {
+export function copartitionedAssigner(holding: () => readonly number[]): PartitionAssigner {
   return ({ cluster }) => ({
     name: 'DatameshCopartitioned',
     version: 0,
@@ -20,7 +21,13 @@ export function copartitionedAssigner(): PartitionAssigner {
       const counts = new Map(
         topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).length] as const),
       );
-      const split = copartitionedAssignment(ids, counts);
+      const held = new Map(
+        members.map((m) => [
+          m.memberId,
+          heldNumbers(AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData),
+        ]),
+      );
+      const split = copartitionedAssignment(ids, counts, (id) => held.get(id) ?? []);
       return ids.map((memberId) => {
         const assignment: Record<string, number[]> = {};
         for (const { topic, partition } of split.get(memberId) ?? []) {
@@ -39,8 +46,22 @@ export function copartitionedAssigner(): PartitionAssigner {
     protocol({ topics }) {
       return {
         name: 'DatameshCopartitioned',
-        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 0,
+          topics,
+          userData: Buffer.from(JSON.stringify([...new Set(holding())])),
+        }),
       };
     },
   });
+}
+
+/** The partition numbers a member said it holds; nothing for metadata it did not write (another version). */
+function heldNumbers(userData: Buffer | undefined): number[] {
+  try {
+    const parsed: unknown = JSON.parse(userData?.toString() ?? '[]');
+    return Array.isArray(parsed) ? parsed.filter((n): n is number => Number.isInteger(n)) : [];
+  } catch {
+    return [];
+  }
 }

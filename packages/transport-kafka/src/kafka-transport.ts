@@ -197,7 +197,11 @@ export class KafkaTransport implements Transport {
         ...(options.exclusive
           ? { partitionAssigners: [exclusiveAssigner(() => consumer.assignment().length > 0)] }
           : options.copartitioned
-            ? { partitionAssigners: [copartitionedAssigner()] }
+            ? {
+                partitionAssigners: [
+                  copartitionedAssigner(() => consumer.assignment().map((tp) => tp.partition)),
+                ],
+              }
             : {}),
         allowAutoTopicCreation: false,
         sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,

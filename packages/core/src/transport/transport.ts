@@ -107,8 +107,8 @@ export interface ConsumerOptions {
   /**
    * Members hold whole partition numbers: partition p of every subscribed topic goes to the same member, so a
    * task run once per input partition sees all of that partition's inputs (its co-partitioned inputs, its
-   * replay topic). The numbers are split in contiguous ranges over the members, ordered by member id.
-   * Default: each topic's partitions are split on their own.
+   * replay topic). The numbers are shared out evenly, and a member keeps those it holds when another joins or
+   * leaves (as far as an even share allows). Default: each topic's partitions are split on their own.
    */
   readonly copartitioned?: boolean;
 }

@@ -109,7 +109,30 @@ describe('assignPartitions', () => {
       [1, 2, 3].map((id) => member(id, ['orders', 'users'], { copartitioned: true })),
       partitionCount,
     );
-    expect([1, 2, 3].map((id) => numbers(three.get(id)))).toEqual([[0, 1], [2], [3]]);
+    expect([1, 2, 3].map((id) => numbers(three.get(id)))).toEqual([[0, 3], [1], [2]]);
+  });
+
+  it('moves as few partition numbers as an even share allows when a member joins or leaves', () => {
+    const counts = new Map([['orders', 12]]);
+    const numbers = (tps: readonly TopicPartition[] | undefined) => tps?.map((tp) => tp.partition) ?? [];
+    const held = new Map<string, number[]>([
+      ['a', [0, 1, 2, 3, 4, 5]],
+      ['b', [6, 7, 8, 9, 10, 11]],
+    ]);
+    // A third member takes two numbers from each of the others; they keep the rest.
+    const three = copartitionedAssignment(['a', 'b', 'c'], counts, (m) => held.get(m) ?? []);
+    expect(numbers(three.get('a'))).toEqual([0, 1, 2, 3]);
+    expect(numbers(three.get('b'))).toEqual([6, 7, 8, 9]);
+    expect(numbers(three.get('c'))).toEqual([4, 5, 10, 11]);
+    // The first leaves: its numbers go to the others, who keep theirs.
+    const now = new Map([...three].map(([m, tps]) => [m, numbers(tps)]));
+    const two = copartitionedAssignment(['b', 'c'], counts, (m) => now.get(m) ?? []);
+    expect(numbers(two.get('b'))).toEqual([0, 1, 6, 7, 8, 9]);
+    expect(numbers(two.get('c'))).toEqual([2, 3, 4, 5, 10, 11]);
+    // A member claiming more than its share, or numbers another kept first, gets its share only.
+    const greedy = copartitionedAssignment(['x', 'y'], new Map([['t', 4]]), () => [0, 1, 2, 3]);
+    expect(numbers(greedy.get('x'))).toEqual([0, 1]);
+    expect(numbers(greedy.get('y'))).toEqual([2, 3]);
   });
 
   it('leaves members beyond the number of partitions without any in a co-partitioned split', () => {

@@ -39,11 +39,10 @@ export function assignPartitions(
   }
   if (members.some((m) => m.copartitioned)) {
     const counts = new Map(topics.map((topic) => [topic, partitionCount(topic) ?? 0]));
-    const byMember = copartitionedAssignment(
-      members.map((m) => m.memberId),
-      counts,
+    const byMember = copartitionedAssignment(members, counts, (m) =>
+      m.assignment().map((tp) => tp.partition),
     );
-    for (const [memberId, partitions] of byMember) result.set(memberId, partitions);
+    for (const [member, partitions] of byMember) result.set(member.memberId, partitions);
     return result;
   }
   for (const topic of topics) {
@@ -63,30 +62,59 @@ export function assignPartitions(
 }
 
 /**
- * Splits partition numbers among members so that each holds partition p of every topic that has one: the numbers
- * 0…(largest partition count − 1) go out in contiguous ranges, earlier members (in the given order) first and
- * taking one more when they do not divide evenly. Members beyond the number of partitions get none.
+ * Splits partition numbers among members so that each holds partition p of every topic that has one. The
+ * numbers 0…(largest partition count − 1) are shared out evenly: every member gets ⌊n/m⌋, and the first n mod m
+ * (in the given order) one more; members beyond the number of partitions get none. A member keeps the numbers it
+ * holds (`holding`) up to its share, so a member joining or leaving moves as few numbers as it can: each moved
+ * number costs its new holder a fence and a state restore.
  */
 export function copartitionedAssignment<M>(
   members: readonly M[],
   partitionCounts: ReadonlyMap<string, number>,
+  holding: (member: M) => readonly number[] = () => [],
 ): Map<M, TopicPartition[]> {
   const result = new Map<M, TopicPartition[]>(members.map((m) => [m, []]));
   if (members.length === 0) return result;
   const numbers = Math.max(0, ...partitionCounts.values());
+  const base = Math.floor(numbers / members.length);
+  let larger = numbers % members.length;
+  const shares = new Map<M, number[]>();
+  const taken = new Set<number>();
+  // First what each member holds, up to its share; only `numbers mod members` of them may keep one more.
+  for (const member of members) {
+    const kept: number[] = [];
+    for (const n of [...new Set(holding(member))].sort((a, b) => a - b)) {
+      if (n < 0 || n >= numbers || taken.has(n) || kept.length >= base + 1) continue;
+      if (kept.length === base && larger === 0) break;
+      kept.push(n);
+      taken.add(n);
+    }
+    if (kept.length === base + 1) larger--;
+    shares.set(member, kept);
+  }
+  // Then the free numbers, in order: members below their share first, then one more while some may.
+  const free = Array.from({ length: numbers }, (_, n) => n).filter((n) => !taken.has(n));
+  for (const member of members) {
+    const share = shares.get(member)!;
+    while (share.length < base) share.push(free.shift()!);
+  }
+  for (const member of members) {
+    if (free.length === 0) break;
+    const share = shares.get(member)!;
+    if (share.length === base && larger > 0) {
+      share.push(free.shift()!);
+      larger--;
+    }
+  }
   const topics = [...partitionCounts.keys()].sort();
-  const perMember = Math.floor(numbers / members.length);
-  const extra = numbers % members.length;
-  let next = 0;
-  members.forEach((member, i) => {
-    const take = perMember + (i < extra ? 1 : 0);
+  for (const member of members) {
+    const share = shares.get(member)!.sort((a, b) => a - b);
     const mine = result.get(member)!;
     for (const topic of topics) {
       const count = partitionCounts.get(topic)!;
-      for (let p = next; p < Math.min(next + take, count); p++) mine.push({ topic, partition: p });
+      for (const p of share) if (p < count) mine.push({ topic, partition: p });
     }
-    next += take;
-  });
+  }
   return result;
 }
 
