@@ -14,6 +14,7 @@ import { changelogStateStore, undeclaredStateStore } from '../state/state-store.
 import type {
   ConsumedRecord,
   Consumer,
+  ProduceRecord,
   Producer,
   RecordMetadata,
   TopicPartitionOffset,
@@ -31,8 +32,8 @@ import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
-import type { TaskRun } from './supervisor.js';
 import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
+import { TaskMovedError, type TaskRun } from './supervisor.js';
 import {
   closeTaskInstance,
   openTaskInstance,
@@ -173,10 +174,7 @@ export function consumerRun(
           if (partition === undefined || at.endsWith(`\u0000${partition}`)) handedOut.set(at, offset);
         }
       };
-      if (!perPartition) {
-        instances.set(-1, await openTaskInstance(instanceParts, undefined));
-        if (exclusive) await resumeAt(undefined);
-      }
+      if (!perPartition) instances.set(-1, await openTaskInstance(instanceParts, undefined));
       const output = planned.output;
       const last = planned.chain[planned.chain.length - 1];
       const chainSchema: StreamSchemas | undefined = last && {
@@ -197,6 +195,9 @@ export function consumerRun(
         await ensureTopicKeepingPartitions(services.transport, stream.topic, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
       }
+      // Read once every producer of the task fenced its predecessor and settled what that one left open (the
+      // instance's, and an exclusive sink's, which its create does): that transaction may carry offsets.
+      if (exclusive) await resumeAt(undefined);
       // Task-level series (input lag, write and flush errors) carry the stage that ends the task, as restarts do.
       const end = allMetrics[allMetrics.length - 1]!;
       allMetrics.forEach((m) => m.up(true));
@@ -267,26 +268,41 @@ export function consumerRun(
         logger.info({ task: planned.id, partition: instance.partition }, why);
         await closeTaskInstance(instance, logger);
       };
+      /**
+       * Settles an instance whose transaction failed. One whose partition number went to another node stops here
+       * (answers true); that node goes on from the last commit. One fenced while this consumer still holds the
+       * number (a rebalance this node has not seen yet) cannot simply reopen: its consumer already read past the
+       * records of the aborted transaction, so the task restarts at once and its new consumer starts from the
+       * committed offsets. Anything else is the caller's to throw (answers false).
+       */
+      const movedAway = async (instance: TaskInstance, error: unknown): Promise<boolean> => {
+        if (instance.partition === undefined) return false;
+        if (!holds(consumer, instance.partition)) {
+          await dropInstance(instance, 'partition moved to another node: its instance here stops');
+          return true;
+        }
+        if (!isFenced(error)) return false;
+        throw new TaskMovedError(
+          `task ${planned.id}: another node took partition ${instance.partition} over (fenced its transactional id); the task restarts from the committed offsets`,
+          { cause: error },
+        );
+      };
       /** Commits an instance's outputs, state changes and input offsets since its last commit in one transaction. */
       const commitTransaction = async (instance: TaskInstance, transactions: TransactionalProducer) => {
         const offsets = [...instance.pending.values()];
         instance.pending.clear();
-        const transaction = instance.openTransaction ?? (await transactions.begin());
+        let transaction = instance.openTransaction;
         instance.openTransaction = undefined;
         const localCommits: ((committed: readonly RecordMetadata[]) => void)[] = [];
         let committed: readonly RecordMetadata[];
         try {
+          transaction ??= await transactions.begin();
           for (const store of instance.stores) localCommits.push(await store.flushInto(transaction));
           await transaction.sendOffsets(group, offsets);
           committed = await transaction.commit();
         } catch (error) {
-          await transaction.abort().catch(() => undefined);
-          // An instance whose partition number went to another node (which fenced it) stops here; that node
-          // goes on from the last commit. Anything else restarts the task.
-          if (instance.partition !== undefined && (isFenced(error) || !holds(consumer, instance.partition))) {
-            await dropInstance(instance, 'partition moved to another node: its instance here stops');
-            return;
-          }
+          await transaction?.abort().catch(() => undefined);
+          if (await movedAway(instance, error)) return;
           end.failed();
           throw error;
         }
@@ -385,15 +401,27 @@ export function consumerRun(
           );
           if (options.pipelineTasks?.[0] === planned.id)
             warnOfUnknownTasks(records, replay, options.pipelineTasks, logger);
-          const results = await runChain(ours, codec, {
-            stages: instance.stages,
-            chainSchema,
-            letters,
-            task: planned.id,
-            replay,
-            receiver,
-            inputOf,
-          });
+          const transactions = instance.transactional;
+          const inTransaction = transactions
+            ? async (records: readonly ProduceRecord[]) =>
+                (instance.openTransaction ??= await transactions.begin()).send(records)
+            : undefined;
+          let results: SinkRecord[];
+          try {
+            results = await runChain(ours, codec, {
+              stages: instance.stages,
+              chainSchema,
+              letters,
+              task: planned.id,
+              replay,
+              receiver,
+              inputOf,
+              ...(inTransaction ? { sendLetters: inTransaction } : {}),
+            });
+          } catch (error) {
+            if (await movedAway(instance, error)) continue;
+            throw error;
+          }
           if (sink) {
             end.received(results.length);
             unflushed += results.length;
@@ -401,12 +429,14 @@ export function consumerRun(
           } else if (output.kind === 'topic') {
             const topic = output.processor.output.topic;
             const encoded = results.map((r) => codec.encode(topic, r.event));
-            if (instance.transactional) {
-              const transactions = instance.transactional;
+            if (inTransaction) {
               if (encoded.length > 0) {
-                await counted(end, async () =>
-                  (instance.openTransaction ??= await transactions.begin()).send(encoded),
-                );
+                try {
+                  await counted(end, () => inTransaction(encoded));
+                } catch (error) {
+                  if (await movedAway(instance, error)) continue;
+                  throw error;
+                }
               }
               unflushed += results.length;
             } else await counted(end, () => producer.send(encoded));
@@ -603,12 +633,17 @@ interface Chain {
   readonly receiver: Receiver;
   /** The planned input name of a topic the task reads. */
   readonly inputOf: (topic: string) => string;
+  /**
+   * Writes dead letters into the transaction that carries the outputs of the same input, so a transaction that
+   * never commits leaves none behind (the input is read again, by this node or another). Default: at once.
+   */
+  readonly sendLetters?: (records: readonly ProduceRecord[]) => Promise<void>;
 }
 
 async function runChain(
   records: readonly ConsumedRecord[],
   codec: EventCodec,
-  { stages, chainSchema, letters, task, replay, receiver, inputOf }: Chain,
+  { stages, chainSchema, letters, task, replay, receiver, inputOf, sendLetters }: Chain,
 ): Promise<SinkRecord[]> {
   const out: SinkRecord[] = [];
   const received = new Array<number>(stages.length).fill(0);
@@ -665,6 +700,7 @@ async function runChain(
       await letters.send(
         failed,
         (stage) => stages.find((s) => s.name === stage)?.metrics ?? receiver.metrics,
+        sendLetters,
       );
     }
   } finally {
@@ -714,10 +750,14 @@ class DeadLetterWriter {
     this.dropped = Math.max(this.dropped, mark);
   }
 
-  /** Sends the dead letters durably and counts them on the failing stage (or `metrics` for all). */
+  /**
+   * Sends the dead letters durably (or through `write`: into a transaction) and counts them on the failing stage
+   * (or `metrics` for all).
+   */
   async send(
     failed: readonly { position: TransportPosition; failure: Failure }[],
     metrics: StageMetrics | ((stage: string) => StageMetrics | undefined),
+    write?: (records: readonly ProduceRecord[]) => Promise<void>,
   ): Promise<void> {
     const byPosition = new Map<string, ConsumedRecord>();
     for (const batch of this.window) {
@@ -739,7 +779,8 @@ class DeadLetterWriter {
       }
       return deadLetterRecord(this.pipeline, record, failure);
     });
-    await this.producer.send(letters);
+    if (write) await write(letters);
+    else await this.producer.send(letters);
     const counts = new Map<StageMetrics, number>();
     for (const { failure } of unique) {
       const m = typeof metrics === 'function' ? metrics(failure.stage) : metrics;

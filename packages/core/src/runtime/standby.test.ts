@@ -65,6 +65,63 @@ function startNode(flushed: SinkRecord[]): Promise<MeshNode> {
   });
 }
 
+/**
+ * Passes events on, and fails on every change whose n is a multiple of `failEvery` (0: none), which the runtime
+ * dead-letters. Stateless, so a task running it may run once per partition.
+ */
+const pass = defineProcessor({
+  name: 'pass',
+  version: '1.0.0',
+  config: Type.Object({ failEvery: Type.Integer({ default: 0 }) }),
+  plan: (inputs) => ({ ...inputs[0]!, lineage: [], consumes: [] }),
+  create: (config) => ({
+    process(events) {
+      const n = events[0]?.value?.after?.['n'] as number;
+      if (config.failEvery > 0 && n % config.failEvery === 0) throw new Error(`refuses ${n}`);
+      return events;
+    },
+  }),
+});
+
+/** A node copying the counting source's changes into the topic `<name>.copy`. */
+function startCopyNode(name: string, failEvery = 0): Promise<MeshNode> {
+  return startTestNode({
+    dir,
+    shared: transport,
+    plugins: [countingSource(), pass],
+    pipeline: {
+      name,
+      sources: [{ name: 'src', plugin: 'counting', config: { total: 3000, perRead: 10, pauseMs: 5 } }],
+      processors: [{ name: 'copy', plugin: 'pass', inputs: ['src'], shared: true, config: { failEvery } }],
+    },
+  });
+}
+
+/** The n of every change in a topic, in the order read. */
+async function readCopies(topic: string): Promise<number[]> {
+  const reader = transport.consumer({ group: `${topic}-reader`, topics: [topic] });
+  const records: ConsumedRecord[] = [];
+  try {
+    for (let empty = 0; empty < 3;) {
+      const batch = await reader.poll({ maxRecords: 1000, maxWaitMs: 100 });
+      records.push(...batch);
+      empty = batch.length === 0 ? empty + 1 : 0;
+    }
+  } finally {
+    await reader.close();
+  }
+  const valueType = avroType(counterSchemas.valueSchema);
+  return records.map((r) => (decodeWire(r.value!, valueType) as { after: { n: number } }).after.n);
+}
+
+function expectEachOnce(ns: readonly number[], expected: readonly number[]): void {
+  expect(ns.length).toBe(expected.length);
+  expect(new Set(ns)).toEqual(new Set(expected));
+}
+
+const upTo = (total: number, keep: (n: number) => boolean = () => true) =>
+  Array.from({ length: total }, (_, i) => i + 1).filter(keep);
+
 describe('two nodes running one pipeline', () => {
   it('runs the source and an exclusive sink on the first; the second takes them over when it stops', async () => {
     const first: SinkRecord[] = [];
@@ -101,24 +158,7 @@ describe('two nodes running one pipeline', () => {
   });
 
   it('spreads a stateless processor writing a topic over both nodes by partition; the second takes all when the first stops', async () => {
-    const pass = defineProcessor({
-      name: 'pass',
-      version: '1.0.0',
-      config: Type.Object({}),
-      plan: (inputs) => ({ ...inputs[0]!, lineage: [], consumes: [] }),
-      create: () => ({ process: (events) => events }),
-    });
-    const start = () =>
-      startTestNode({
-        dir,
-        shared: transport,
-        plugins: [countingSource(), pass],
-        pipeline: {
-          name: 'spread',
-          sources: [{ name: 'src', plugin: 'counting', config: { total: 3000, perRead: 10, pauseMs: 5 } }],
-          processors: [{ name: 'copy', plugin: 'pass', inputs: ['src'], shared: true }],
-        },
-      });
+    const start = () => startCopyNode('spread');
     const copied = (node: MeshNode) =>
       metricValue(node, 'datamesh_events_in_total', { stage: 'copy', kind: 'processor' });
     const a = await start();
@@ -143,20 +183,36 @@ describe('two nodes running one pipeline', () => {
       await b?.stop();
     }
     // The output topic holds every change once (what the first node copied and did not commit was dropped).
-    const reader = transport.consumer({ group: 'spread-reader', topics: ['spread.copy'] });
-    const records: ConsumedRecord[] = [];
+    expectEachOnce(await readCopies('spread.copy'), upTo(3000));
+  });
+
+  it('restarts a task at once when another takes over the transactional id of one of its partitions, and loses nothing', async () => {
+    const node = await startCopyNode('fenced', 10);
     try {
-      for (let empty = 0; empty < 3;) {
-        const batch = await reader.poll({ maxRecords: 1000, maxWaitMs: 100 });
-        records.push(...batch);
-        empty = batch.length === 0 ? empty + 1 : 0;
-      }
+      const written = async () =>
+        ((await transport.describeTopic('fenced.copy'))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
+      await until(async () => (await written()) > 300);
+      // As a node that was given the busiest partition in a rebalance this one has not seen yet would.
+      const ends = (await transport.describeTopic('src.counters'))!.endOffsets;
+      const busiest = ends.indexOf(Math.max(...ends));
+      const usurper = transport.transactionalProducer!(`datamesh.processor.fenced.copy.${busiest}`);
+      await usurper.init();
+      await usurper.close();
+      await until(async () => (await written()) >= 2700, 20_000);
+      const copy = node.health().find((t) => t.id === 'fenced.copy')!;
+      expect(copy.lastError).toContain(`took partition ${busiest} over (fenced its transactional id)`);
+      expect(copy.restarts).toBe(0); // restarted at once, without a failure's backoff
     } finally {
-      await reader.close();
+      await node.stop();
     }
-    const valueType = avroType(counterSchemas.valueSchema);
-    const ns = records.map((r) => (decodeWire(r.value!, valueType) as { after: { n: number } }).after.n);
-    expect(ns.length).toBe(3000);
-    expect(new Set(ns).size).toBe(3000);
+    expectEachOnce(
+      await readCopies('fenced.copy'),
+      upTo(3000, (n) => n % 10 !== 0),
+    );
+    // The dead letters went into the instances' transactions: those of the aborted one were not left behind.
+    expectEachOnce(
+      await readCopies('datamesh.dlq.fenced'),
+      upTo(3000, (n) => n % 10 === 0),
+    );
   });
 });
