@@ -365,8 +365,17 @@ export function consumerRun(
             if (!held.has(instance.partition!))
               await dropInstance(instance, 'partition moved to another node: its instance here stops');
           }
-          // Opened as soon as the number is held, so its state is ready before its first records come.
-          for (const partition of held) await instanceFor(partition);
+          // Opened as soon as the number is held, so its state is ready before its first records come. A stop
+          // during a restore still commits what the other instances did.
+          for (const partition of held) {
+            try {
+              await instanceFor(partition);
+            } catch (error) {
+              if (signal.aborted) break;
+              throw error;
+            }
+          }
+          if (signal.aborted) break;
           // A node holding no partition number (more nodes than partitions) stands by.
           if (idle !== (held.size === 0)) standingBy((idle = held.size === 0));
         }

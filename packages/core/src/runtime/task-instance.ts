@@ -97,6 +97,7 @@ export async function openTaskInstance(
     for (const [i, p] of planned.chain.entries()) {
       let state: StateStore | undefined;
       if (p.plugin.stateful) {
+        if (partition === undefined) await refuseStateKeptPerPartition(parts, p.stage.name);
         const topic = stateChangelogTopic(pipeline, p.stage.name, partition);
         const file = `${pipeline}.${p.stage.name}${partition === undefined ? '' : `.${partition}`}.sqlite`;
         const { store, report } = await TaskStateStore.open({
@@ -170,6 +171,21 @@ async function confirmEmptyState(
       `rebuilds the state: delete the group (Kafka: kafka-consumer-groups.sh --bootstrap-server <brokers> --delete ` +
       `--group ${group}; embedded log: remove groups/${group}.json under the node's log directory) and start the ` +
       `node again`,
+  );
+}
+
+/**
+ * A stage that kept its state per partition (its task ran once per partition) cannot run once now on the state
+ * it had before that: the task halts and says how to go on.
+ */
+async function refuseStateKeptPerPartition({ pipeline, planned, services }: InstanceParts, stage: string) {
+  const perPartition = stateChangelogTopic(pipeline, stage, 0);
+  if (!(await services.transport.describeTopic(perPartition))) return;
+  throw new TaskHaltedError(
+    `stage "${stage}" of task ${planned.id} keeps its state per partition (topics ${stateChangelogTopic(pipeline, stage)}.<p>), ` +
+      `but the task now runs once: its inputs and replay topic no longer have the same partition count, or its ` +
+      `processor no longer says perPartition. Give the topics one partition count again, or rebuild the state: ` +
+      `delete the consumer group datamesh.${planned.id} and the state topics, and start the node again`,
   );
 }
 

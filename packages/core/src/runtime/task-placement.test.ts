@@ -185,7 +185,9 @@ describe('two nodes running one pipeline', () => {
     // The output topic holds every change once (what the first node copied and did not commit was dropped).
     expectEachOnce(await readCopies('spread.copy'), upTo(3000));
   });
+});
 
+describe('a task run once per partition', () => {
   it('restarts a task at once when another takes over the transactional id of one of its partitions, and loses nothing', async () => {
     const node = await startCopyNode('fenced', 10);
     try {
@@ -214,5 +216,59 @@ describe('two nodes running one pipeline', () => {
       await readCopies('datamesh.dlq.fenced'),
       upTo(3000, (n) => n % 10 === 0),
     );
+  });
+
+  it('halts a stateful task that kept its state per partition when it must run once, saying how to go on', async () => {
+    const counter = defineProcessor({
+      name: 'count',
+      version: '1.0.0',
+      config: Type.Object({ perPartition: Type.Boolean() }),
+      stateful: true,
+      plan: (inputs, config) => ({
+        ...inputs[0]!,
+        lineage: [],
+        consumes: [],
+        perPartition: config.perPartition,
+      }),
+      create: (_config, ctx) => ({
+        async process(events) {
+          for (const event of events) {
+            const key = `count\u0000${String(event.key?.['id'])}`;
+            await ctx.state.put(key, (ctx.state.get<number>(key) ?? 0) + 1);
+          }
+          return events;
+        },
+      }),
+    });
+    const start = (perPartition: boolean) =>
+      startTestNode({
+        dir,
+        shared: transport,
+        plugins: [countingSource(), counter],
+        pipeline: {
+          name: 'moded',
+          sources: [{ name: 'src', plugin: 'counting', config: { total: 300, perRead: 10, pauseMs: 5 } }],
+          processors: [
+            { name: 'count', plugin: 'count', inputs: ['src'], shared: true, config: { perPartition } },
+          ],
+        },
+      });
+    const perPartition = await start(true);
+    try {
+      await until(async () =>
+        ((await transport.describeTopic('moded.count'))?.endOffsets ?? []).some((e) => e > 0),
+      );
+    } finally {
+      await perPartition.stop();
+    }
+    const once = await start(false);
+    try {
+      await until(() => once.health().find((t) => t.id === 'moded.count')?.state === 'failed');
+      expect(once.health().find((t) => t.id === 'moded.count')?.lastError).toContain(
+        'keeps its state per partition (topics __datamesh_state.moded.count.<p>), but the task now runs once',
+      );
+    } finally {
+      await once.stop();
+    }
   });
 });
