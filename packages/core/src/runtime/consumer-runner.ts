@@ -77,7 +77,7 @@ export function consumerRun(
   services: RuntimeServices,
   options: ConsumerRunOptions,
 ): TaskRun {
-  return async (signal, standingBy) => {
+  return async (signal, standingBy, holding) => {
     const { logger } = services;
     const codec = new EventCodec(services.schemas);
     for (const input of planned.inputs) {
@@ -357,6 +357,8 @@ export function consumerRun(
         (lag) => end.inputLag(lag),
       );
       let idle: boolean | undefined;
+      /** The partition numbers last reported to /health. */
+      let shown: number[] | undefined;
       while (!signal.aborted) {
         if (exclusive) assertHolding(consumer, planned.id, group);
         if (perPartition) {
@@ -378,6 +380,8 @@ export function consumerRun(
           if (signal.aborted) break;
           // A node holding no partition number (more nodes than partitions) stands by.
           if (idle !== (held.size === 0)) standingBy((idle = held.size === 0));
+          const numbers = [...instances.keys()].sort((x, y) => x - y);
+          if (numbers.join() !== shown?.join()) holding?.((shown = numbers));
         }
         // A consumer that rejoins its group goes back to the committed offsets and hands out again records this
         // task already gave the sink (still in its buffer or open transaction): those are dropped here, or a

@@ -4,7 +4,14 @@ import type { Registry } from 'prom-client';
 
 export interface HealthReport {
   readonly status: 'ok' | 'degraded' | 'stopping';
-  readonly tasks: readonly { id: string; state: string; restarts: number; lastError?: string }[];
+  readonly tasks: readonly {
+    id: string;
+    state: string;
+    restarts: number;
+    lastError?: string;
+    /** A task run once per input partition: the partition numbers this node runs. */
+    partitions?: readonly number[];
+  }[];
 }
 
 /** A request listener that answers every path under `prefix` (e.g. the schema registry's REST API). */

@@ -227,6 +227,7 @@ export class MeshNode {
       state: t.state,
       restarts: t.restarts,
       ...(t.lastError ? { lastError: t.lastError } : {}),
+      ...(t.partitions ? { partitions: t.partitions } : {}),
     }));
   }
 

@@ -26,9 +26,14 @@ export class TaskMovedError extends Error {
 
 /**
  * One run of a task until `signal` aborts (resolve) or it fails (reject). A task that waits for another node to
- * let go of its work says so through `standingBy` (true while it waits).
+ * let go of its work says so through `standingBy` (true while it waits); a task run once per input partition
+ * says which partition numbers it runs on this node through `holding`.
  */
-export type TaskRun = (signal: AbortSignal, standingBy: (waiting: boolean) => void) => Promise<void>;
+export type TaskRun = (
+  signal: AbortSignal,
+  standingBy: (waiting: boolean) => void,
+  holding?: (partitions: readonly number[]) => void,
+) => Promise<void>;
 
 export interface SupervisedTask {
   readonly id: string;
@@ -36,6 +41,8 @@ export interface SupervisedTask {
   state: 'starting' | 'running' | 'standby' | 'restarting' | 'stopped' | 'failed';
   restarts: number;
   lastError?: string;
+  /** A task run once per input partition: the partition numbers it runs on this node now. */
+  partitions?: readonly number[];
   /** Resolves once the task stopped for good. */
   readonly done: Promise<void>;
 }
@@ -67,11 +74,18 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
       task.state = 'running';
       const startedAt = Date.now();
       try {
-        await run(options.signal, (waiting) => {
-          task.state = waiting ? 'standby' : 'running';
-        });
+        await run(
+          options.signal,
+          (waiting) => {
+            task.state = waiting ? 'standby' : 'running';
+          },
+          (partitions) => {
+            task.partitions = partitions;
+          },
+        );
         if (options.signal.aborted) break;
       } catch (error) {
+        delete task.partitions;
         task.lastError = (error as Error).message;
         if (options.signal.aborted) {
           // Failing while draining (a last flush or commit) is not retried, but it must be seen.
@@ -99,6 +113,7 @@ export function supervise(id: string, run: TaskRun, options: SuperviseOptions): 
       await abortableDelay(backoff, options.signal);
       backoff = Math.min(backoff * 2, max);
     }
+    delete task.partitions;
     task.state = 'stopped';
   })();
   return task;

@@ -174,6 +174,10 @@ describe('two nodes running one pipeline', () => {
         ['spread.src', 'standby'],
         ['spread.copy', 'running'],
       ]);
+      // /health shows which partition numbers each node runs: each one on one node.
+      const partitionsOf = (node: MeshNode) => node.health().find((t) => t.id === 'spread.copy')?.partitions;
+      expect([...partitionsOf(a)!, ...partitionsOf(b)!].sort()).toEqual([0, 1, 2, 3]);
+      expect(partitionsOf(a)!.length).toBe(2);
       await a.stop();
       const written = async () =>
         ((await transport.describeTopic('spread.copy'))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
