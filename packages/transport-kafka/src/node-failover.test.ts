@@ -68,6 +68,13 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
+/** Kills a node with -9 while the stream still goes on, so the kill lands in the middle of it. */
+async function killMidStream(node: NodeProcess, produced: () => Promise<number>): Promise<void> {
+  expect(await produced()).toBeLessThan(TOTAL);
+  node.child.kill('SIGKILL');
+  await node.exited;
+}
+
 const said = (node: NodeProcess, msg: string) => node.messages.filter((m) => m.msg.startsWith(msg));
 
 describe('two nodes running one pipeline on Kafka', () => {
@@ -92,11 +99,7 @@ describe('two nodes running one pipeline on Kafka', () => {
         30_000,
       );
       expect(said(first, 'task moved').length + said(first, 'task failed').length).toBe(0);
-      const before = await produced();
-      expect(before).toBeLessThan(TOTAL); // the stream is still going: the kill lands in the middle of it
-
-      first.child.kill('SIGKILL');
-      await first.exited;
+      await killMidStream(first, produced);
       await until(
         'the second node takes both tasks over',
         () => said(second!, 'task takes over').length === 2,
@@ -155,11 +158,7 @@ describe('two nodes running one pipeline on Kafka', () => {
         30_000,
       );
       expect(said(second, 'task stands by').map((m) => m.task)).toEqual([`${name}.${name}-src`]);
-      const before = await produced();
-      expect(before).toBeLessThan(TOTAL); // the stream is still going: the kill lands in the middle of it
-
-      first.child.kill('SIGKILL');
-      await first.exited;
+      await killMidStream(first, produced);
       await until(
         'the second node takes the source over',
         () => said(second!, 'task takes over').length === 1,
