@@ -112,6 +112,18 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
       'task orders-masked.orders-file: orders.orders -> [mask-emails] (fused) -> sink orders-file (file)',
     );
   });
+
+  it('says how a task writing a topic is placed on the nodes', async () => {
+    const file = await writePipeline(
+      'spread.yaml',
+      `${header}sources:\n  - { name: orders, plugin: datagen }\nprocessors:\n  - { name: m, plugin: mask, inputs: [orders], shared: true, config: { fields: [email] } }\n`,
+    );
+    const { status, stdout } = mesh(['pipeline', 'validate', file], env);
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/-> topic \S+\.m \(once per input partition, spread over the nodes\)/);
+    const json = mesh(['pipeline', 'validate', file, '--json'], env);
+    expect(JSON.parse(json.stdout).tasks[0].runs).toBe('per-partition');
+  });
 });
 
 describe('mesh pipeline validate --json: the outcome as JSON on stdout, even when invalid', () => {

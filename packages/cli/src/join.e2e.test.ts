@@ -412,6 +412,8 @@ describe('Postgres → join → filter → Kafka', () => {
     expect(status, stderr).toBe(0);
     // The join is stateful: its output is a topic; filter and projection run fused before the sink.
     expect(stdout).toContain('task open-orders.with-customer: shop.public.orders, shop.public.customers');
+    // Its state mixes partitions (orders are not partitioned by customer): one node at a time runs it.
+    expect(stdout).toMatch(/-> topic open-orders\.with-customer \(on one node at a time\)/);
     expect(stdout).toContain('-> [open -> shape] (fused) -> sink published (kafka)');
     expect(stdout).toContain('after.customer_name <- shop/public.customers:after.name');
     // Fused stages name the stage before them as their input.

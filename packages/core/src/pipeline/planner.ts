@@ -73,6 +73,18 @@ export interface PlannedTask {
     | { readonly kind: 'sink'; readonly sink: PlannedSink };
 }
 
+/**
+ * True when a task may run once per input partition, spread over the nodes: it writes a topic and every processor
+ * of it is stateless or keeps its state per partition (`ProcessorPlan.perPartition`). At run time it also needs
+ * its inputs to share a partition count (more than one); otherwise it runs once, on one node at a time.
+ */
+export function splitsByPartition(task: PlannedTask): boolean {
+  return (
+    task.output.kind === 'topic' &&
+    task.chain.every((p) => !p.plugin.stateful || p.plan.perPartition === true)
+  );
+}
+
 export interface PipelinePlan {
   readonly name: string;
   readonly spec: PipelineSpec;

@@ -8,7 +8,7 @@ import {
 import type { StreamSchemas } from '../schema/envelope-schema.js';
 import { WireFormatError } from '../schema/wire-format.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
-import type { PlannedTask } from '../pipeline/planner.js';
+import { splitsByPartition, type PlannedTask } from '../pipeline/planner.js';
 import type { ProcessorInputSchemas, StateStore } from '../contract/context.js';
 import { changelogStateStore, undeclaredStateStore } from '../state/state-store.js';
 import type {
@@ -504,7 +504,7 @@ async function partitionsToSplit(
   services: RuntimeServices,
   logger: RuntimeServices['logger'],
 ): Promise<boolean> {
-  if (!planned.chain.every((p) => !p.plugin.stateful || p.plan.perPartition === true)) return false;
+  if (!splitsByPartition(planned)) return false;
   const topics = [...planned.inputs.map((i) => i.topic), ...alsoRead];
   const counts = new Map<string, number>();
   for (const topic of topics)

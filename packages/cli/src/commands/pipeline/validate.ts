@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { SourceDocument, planPipeline, type PipelinePlan } from '@datamesh/core';
+import { SourceDocument, planPipeline, splitsByPartition, type PipelinePlan } from '@datamesh/core';
 import { MeshCommand } from '../../base-command.js';
 
 export default class PipelineValidate extends MeshCommand {
@@ -35,7 +35,13 @@ export default class PipelineValidate extends MeshCommand {
         this.log(`  source ${source.stage} (${source.plugin}) -> ${source.topics.join(', ')}`);
       for (const task of summary.tasks) {
         const chain = task.processors.length ? ` -> [${task.processors.join(' -> ')}] (fused)` : '';
-        this.log(`  task ${task.id}: ${task.inputs.join(', ')}${chain} -> ${task.output}`);
+        const runs =
+          task.runs === 'per-partition'
+            ? ' (once per input partition, spread over the nodes)'
+            : task.runs === 'once'
+              ? ' (on one node at a time)'
+              : '';
+        this.log(`  task ${task.id}: ${task.inputs.join(', ')}${chain} -> ${task.output}${runs}`);
       }
       if (flags.lineage) {
         for (const [stage, fields] of Object.entries(summary.lineage)) {
@@ -73,6 +79,9 @@ function summarise(plan: PipelinePlan) {
         t.output.kind === 'sink'
           ? `sink ${t.output.sink.stage.name} (${t.output.sink.plugin.name})`
           : `topic ${t.output.processor.output.topic}`,
+      // How a task that writes a topic is placed on the nodes (sink tasks split their partitions, or run on one
+      // node at a time when their plugin says so for its config).
+      ...(t.output.kind === 'topic' ? { runs: splitsByPartition(t) ? 'per-partition' : 'once' } : {}),
     })),
     lineage: Object.fromEntries(plan.lineage),
     // The input fields each processor reads; a processor built against contract 1.0 does not say (omitted).
