@@ -21,17 +21,17 @@ export function copartitionedAssigner(holding: () => readonly number[]): Partiti
       const counts = new Map(
         topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).length] as const),
       );
-      const held = new Map(
-        members.map((m) => [
-          m.memberId,
-          heldNumbers(AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData),
-        ]),
+      const metadata = new Map(
+        members.map((m) => [m.memberId, AssignerProtocol.MemberMetadata.decode(m.memberMetadata)]),
       );
+      const held = new Map(ids.map((id) => [id, heldNumbers(metadata.get(id)?.userData)]));
       const split = copartitionedAssignment(ids, counts, (id) => held.get(id) ?? []);
       return ids.map((memberId) => {
         const assignment: Record<string, number[]> = {};
+        // A member is given only topics it subscribed to (a node of another version may read other inputs).
+        const subscribed = new Set(metadata.get(memberId)?.topics ?? topics);
         for (const { topic, partition } of split.get(memberId) ?? []) {
-          (assignment[topic] ??= []).push(partition);
+          if (subscribed.has(topic)) (assignment[topic] ??= []).push(partition);
         }
         return {
           memberId,

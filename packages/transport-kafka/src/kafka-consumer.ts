@@ -57,7 +57,7 @@ export class KafkaConsumer implements Consumer {
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) {
-        this.failure = payload.error;
+        this.failure = explained(payload.error, parts.group);
         this.buffer.clear();
       }
     });
@@ -199,6 +199,30 @@ export class KafkaConsumer implements Consumer {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** The broker error type of an error or of one of its causes (kafkajs wraps them), if any. */
+function brokerErrorTypes(error: unknown): string[] {
+  const types: string[] = [];
+  for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.type === 'string') types.push(e.type);
+  }
+  return types;
+}
+
+/**
+ * A consumer failure in words an operator can act on where kafkajs's are cryptic: a group whose members use
+ * different assignors is, for us, a task that two nodes run different ways.
+ */
+function explained(error: Error, group: string): Error {
+  if (!brokerErrorTypes(error).includes('INCONSISTENT_GROUP_PROTOCOL')) return error;
+  return new Error(
+    `consumer group "${group}" has a member that splits its partitions another way: another node runs this task ` +
+      `differently (on one node at a time, or once per input partition). That follows from the task's processors ` +
+      `(their plugin versions) and its topics' partition counts: run every node with the same plugins, and let ` +
+      `this node retry once the others match`,
+    { cause: error },
+  );
 }
 
 /** kafkajs wraps non-retriable broker errors (these are) in KafkaJSNonRetriableError: look down the causes. */
