@@ -120,7 +120,9 @@ describe('mesh pipeline validate: bad input gives a clear error naming where, an
     );
     const { status, stdout } = mesh(['pipeline', 'validate', file], env);
     expect(status).toBe(0);
-    expect(stdout).toMatch(/-> topic \S+\.m \(once per input partition, spread over the nodes\)/);
+    expect(stdout).toMatch(
+      /-> topic \S+\.m \(once per input partition, spread over the nodes, when its inputs share a partition count > 1\)/,
+    );
     const json = mesh(['pipeline', 'validate', file, '--json'], env);
     expect(JSON.parse(json.stdout).tasks[0].runs).toBe('per-partition');
   });

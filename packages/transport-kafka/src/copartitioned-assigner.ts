@@ -25,13 +25,17 @@ export function copartitionedAssigner(holding: () => readonly number[]): Partiti
         members.map((m) => [m.memberId, AssignerProtocol.MemberMetadata.decode(m.memberMetadata)]),
       );
       const held = new Map(ids.map((id) => [id, heldNumbers(metadata.get(id)?.userData)]));
-      const split = copartitionedAssignment(ids, counts, (id) => held.get(id) ?? []);
+      const subscribed = new Map(ids.map((id) => [id, new Set(metadata.get(id)?.topics ?? topics)]));
+      // Members of one task subscribe alike, except while nodes of two versions run (an input added or
+      // removed). Then only those subscribed to every topic of the group share the numbers, the others get none:
+      // a number split between two members would give both an instance of it, fencing each other in turn.
+      const complete = ids.filter((id) => topics.every((t) => subscribed.get(id)!.has(t)));
+      const sharing = complete.length > 0 ? complete : ids;
+      const split = copartitionedAssignment(sharing, counts, (id) => held.get(id) ?? []);
       return ids.map((memberId) => {
         const assignment: Record<string, number[]> = {};
-        // A member is given only topics it subscribed to (a node of another version may read other inputs).
-        const subscribed = new Set(metadata.get(memberId)?.topics ?? topics);
         for (const { topic, partition } of split.get(memberId) ?? []) {
-          if (subscribed.has(topic)) (assignment[topic] ??= []).push(partition);
+          if (subscribed.get(memberId)!.has(topic)) (assignment[topic] ??= []).push(partition);
         }
         return {
           memberId,

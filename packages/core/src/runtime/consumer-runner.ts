@@ -33,7 +33,7 @@ import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
 import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
-import { TaskMovedError, type TaskRun } from './supervisor.js';
+import type { TaskRun } from './supervisor.js';
 import {
   closeTaskInstance,
   openTaskInstance,
@@ -271,9 +271,10 @@ export function consumerRun(
       /**
        * Settles an instance whose transaction failed. One whose partition number went to another node stops here
        * (answers true); that node goes on from the last commit. One fenced while this consumer still holds the
-       * number (a rebalance this node has not seen yet) cannot simply reopen: its consumer already read past the
-       * records of the aborted transaction, so the task restarts at once and its new consumer starts from the
-       * committed offsets. Anything else is the caller's to throw (answers false).
+       * number (a rebalance this node has not seen yet, or a transaction the broker timed out) cannot simply
+       * reopen: its consumer already read past the records of the aborted transaction, so the task fails and
+       * restarts (counted, with backoff, so a fence that repeats shows), its new consumer at the committed
+       * offsets. Anything else is the caller's to throw (answers false).
        */
       const movedAway = async (instance: TaskInstance, error: unknown): Promise<boolean> => {
         if (instance.partition === undefined) return false;
@@ -282,8 +283,10 @@ export function consumerRun(
           return true;
         }
         if (!isFenced(error)) return false;
-        throw new TaskMovedError(
-          `task ${planned.id}: another node took partition ${instance.partition} over (fenced its transactional id); the task restarts from the committed offsets`,
+        throw new Error(
+          `task ${planned.id}: the transaction of partition ${instance.partition} was fenced (another node took the ` +
+            `partition over, or the broker aborted a transaction open longer than its timeout: keep ` +
+            `tasks.flushIntervalMs well below it); the task restarts from the committed offsets`,
           { cause: error },
         );
       };
@@ -367,8 +370,10 @@ export function consumerRun(
             if (!held.has(instance.partition!))
               await dropInstance(instance, 'partition moved to another node: its instance here stops');
           }
-          // Opened as soon as the number is held, so its state is ready before its first records come. A stop
+          // Opened as soon as the number is held, so its state is ready before its first records come. The open
+          // transactions commit first: a long restore must not keep them open past the broker's timeout. A stop
           // during a restore still commits what the other instances did.
+          if ([...held].some((partition) => !instances.has(partition))) await commit(false);
           for (const partition of held) {
             try {
               await instanceFor(partition);

@@ -37,7 +37,7 @@ export default class PipelineValidate extends MeshCommand {
         const chain = task.processors.length ? ` -> [${task.processors.join(' -> ')}] (fused)` : '';
         const runs =
           task.runs === 'per-partition'
-            ? ' (once per input partition, spread over the nodes)'
+            ? ' (once per input partition, spread over the nodes, when its inputs share a partition count > 1)'
             : task.runs === 'once'
               ? ' (on one node at a time)'
               : '';
