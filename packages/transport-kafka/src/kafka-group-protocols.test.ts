@@ -18,9 +18,11 @@ describe('Kafka transport: a group joined with another assignor', () => {
     const transport = await KafkaTransport.connect({ brokers: kafka.brokers });
     await transport.ensureTopic(topic, { partitions: 2 });
     const holder = transport.consumer({ group, topics: [topic], exclusive: true });
-    const newcomer = transport.consumer({ group, topics: [topic], copartitioned: true });
+    let newcomer: ReturnType<typeof transport.consumer> | undefined;
     try {
+      // A consumer joins as soon as it is made: the newcomer only once the holder's group stands.
       await holder.poll({ maxRecords: 1, maxWaitMs: 100 });
+      newcomer = transport.consumer({ group, topics: [topic], copartitioned: true });
       let failure: unknown;
       const deadline = Date.now() + 60_000;
       while (failure === undefined && Date.now() < deadline) {
@@ -38,7 +40,7 @@ describe('Kafka transport: a group joined with another assignor', () => {
       );
       expect(holder.assignment()).toHaveLength(2);
     } finally {
-      await newcomer.close().catch(() => undefined);
+      await newcomer?.close().catch(() => undefined);
       await holder.close();
       await transport.close();
     }
