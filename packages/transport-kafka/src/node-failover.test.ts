@@ -68,6 +68,12 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
   }
 }
 
+/** The sum of a topic's end offsets (0 before it exists). */
+async function endOffsetsSum(reader: KafkaTransport, topic: string): Promise<number> {
+  const described = await reader.describeTopic(topic);
+  return (described?.endOffsets ?? []).reduce((a, b) => a + b, 0);
+}
+
 /** Kills a node with -9 while the stream still goes on, so the kill lands in the middle of it. */
 async function killMidStream(node: NodeProcess, produced: () => Promise<number>): Promise<void> {
   expect(await produced()).toBeLessThan(TOTAL);
@@ -85,10 +91,7 @@ describe('two nodes running one pipeline on Kafka', () => {
     let second: NodeProcess | undefined;
     try {
       const output = `${name}.count`;
-      const produced = async () => {
-        const described = await reader.describeTopic(output);
-        return (described?.endOffsets ?? []).reduce((a, b) => a + b, 0);
-      };
+      const produced = () => endOffsetsSum(reader, output);
       await until('the first node writes outputs', async () => (await produced()) > 500, 60_000);
 
       second = startNode(name, join(dir, 'second'));
@@ -135,10 +138,7 @@ describe('two nodes running one pipeline on Kafka', () => {
       );
     try {
       const output = `${name}.count`;
-      const produced = async () => {
-        const described = await reader.describeTopic(output);
-        return (described?.endOffsets ?? []).reduce((a, b) => a + b, 0);
-      };
+      const produced = () => endOffsetsSum(reader, output);
       await until('the first node writes outputs', async () => (await produced()) > 500, 60_000);
       expect([...opened(first)].sort()).toEqual([0, 1, 2]);
 

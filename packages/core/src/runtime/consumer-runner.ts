@@ -398,7 +398,8 @@ export function consumerRun(
         const batches = new Map<TaskInstance, ConsumedRecord[]>();
         for (const r of polled) {
           if (held && !held.has(r.partition)) continue;
-          const instance = await instanceFor(r.partition);
+          // Looked up without awaiting: this runs per record, and the instance is open unless just assigned.
+          const instance = instances.get(perPartition ? r.partition : -1) ?? (await instanceFor(r.partition));
           const at = `${r.topic}\u0000${r.partition}`;
           if (r.offset < (handedOut.get(at) ?? 0)) continue;
           handedOut.set(at, r.offset + 1);

@@ -97,6 +97,11 @@ function startCopyNode(name: string, failEvery = 0): Promise<MeshNode> {
   });
 }
 
+/** The records a topic holds (its end offsets summed; the embedded log writes no markers). */
+async function recordsIn(topic: string): Promise<number> {
+  return ((await transport.describeTopic(topic))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
+}
+
 /** The n of every change in a topic, in the order read. */
 async function readCopies(topic: string): Promise<number[]> {
   const reader = transport.consumer({ group: `${topic}-reader`, topics: [topic] });
@@ -179,8 +184,7 @@ describe('two nodes running one pipeline', () => {
       expect([...partitionsOf(a)!, ...partitionsOf(b)!].sort()).toEqual([0, 1, 2, 3]);
       expect(partitionsOf(a)!.length).toBe(2);
       await a.stop();
-      const written = async () =>
-        ((await transport.describeTopic('spread.copy'))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
+      const written = () => recordsIn('spread.copy');
       await until(async () => (await written()) >= 3000, 20_000);
     } finally {
       await a.stop();
@@ -195,8 +199,7 @@ describe('a task run once per partition', () => {
   it('restarts a task from the committed offsets when another takes over the transactional id of one of its partitions, and loses nothing', async () => {
     const node = await startCopyNode('fenced', 10);
     try {
-      const written = async () =>
-        ((await transport.describeTopic('fenced.copy'))?.endOffsets ?? []).reduce((x, y) => x + y, 0);
+      const written = () => recordsIn('fenced.copy');
       await until(async () => (await written()) > 300);
       // As a node that was given the busiest partition in a rebalance this one has not seen yet would.
       const ends = (await transport.describeTopic('src.counters'))!.endOffsets;
