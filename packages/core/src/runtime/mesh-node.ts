@@ -94,12 +94,7 @@ export class MeshNode {
         : tasks.every((t) => t.state === 'running' || t.state === 'standby')
           ? 'ok'
           : 'degraded',
-      tasks: tasks.map((t) => ({
-        id: t.id,
-        state: t.state,
-        restarts: t.restarts,
-        ...(t.lastError ? { lastError: t.lastError } : {}),
-      })),
+      tasks: taskHealth(tasks),
     });
     const opened: {
       positions?: ChangelogMap;
@@ -222,13 +217,7 @@ export class MeshNode {
 
   /** Each task's state, restarts and last error, as `/health` reports them. */
   health(): HealthReport['tasks'] {
-    return this.tasks.map((t) => ({
-      id: t.id,
-      state: t.state,
-      restarts: t.restarts,
-      ...(t.lastError ? { lastError: t.lastError } : {}),
-      ...(t.partitions ? { partitions: t.partitions } : {}),
-    }));
+    return taskHealth(this.tasks);
   }
 
   /**
@@ -283,4 +272,15 @@ function closeServer(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();
   return closed;
+}
+
+/** Each task's state, restarts, last error and (run per partition) the partition numbers it holds here. */
+function taskHealth(tasks: readonly SupervisedTask[]): HealthReport['tasks'] {
+  return tasks.map((t) => ({
+    id: t.id,
+    state: t.state,
+    restarts: t.restarts,
+    ...(t.lastError ? { lastError: t.lastError } : {}),
+    ...(t.partitions ? { partitions: t.partitions } : {}),
+  }));
 }
