@@ -212,6 +212,29 @@ export interface ProcessorPlugin<S extends TSchema = TSchema> extends PluginBase
   readonly stateful: boolean;
   plan(inputs: readonly ProcessorInput[], config: Static<S>): ProcessorPlan;
   create(config: Static<S>, ctx: PluginContext): ProcessorTask | Promise<ProcessorTask>;
+  /**
+   * Optional: runs the stage as a chain of parts joined by internal topics instead of as one processor, so that
+   * state which spans input partitions can be split by partition after all (a join repartitions its left input by
+   * the join key). Answers undefined to run as one processor. The last part writes the stage's output, with the
+   * schemas `plan` gives; the runtime runs each part as a task of its own. Needs contract 1.2.
+   */
+  expand?(inputs: readonly ProcessorInput[], config: Static<S>): readonly ProcessorPart[] | undefined;
+}
+
+/** One part of a processor that runs as several (`ProcessorPlugin.expand`). */
+export interface ProcessorPart {
+  /** Kebab-case, unique in the stage: the part runs as stage `<stage>.<name>`, with the internal topic it writes. */
+  readonly name: string;
+  /** Its processor, with `perPartition` in its plan when it is stateful. Need not be installed: it is the stage's. */
+  readonly plugin: ProcessorPlugin;
+  readonly config: unknown;
+  /** Its inputs: an index into the stage's own inputs, or the name of an earlier part. */
+  readonly inputs: readonly (number | string)[];
+  /**
+   * Create the part's topic with as many partitions as this input of the stage has (an index), so its keys
+   * land in the same partition numbers as that input's equal keys (a repartition by a key of that input).
+   */
+  readonly partitionsLike?: number;
 }
 
 /** A topic a sink writes for others to consume (sink-kafka's output), catalogued with the pipeline's owner. */

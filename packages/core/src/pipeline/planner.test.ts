@@ -264,3 +264,104 @@ sinks:
     ]);
   });
 });
+
+describe('planPipeline: a processor that runs as parts', () => {
+  /** A part: passes its input on, stateful per partition; `schemas` overrides what its plan gives. */
+  const part = (name: string, schemas?: typeof users) =>
+    defineProcessor({
+      name,
+      version: '1.0.0',
+      config: Type.Object({}),
+      stateful: true,
+      plan: (inputs) => ({ ...(schemas ?? inputs[0]!), lineage: [], perPartition: true }),
+      create: () => ({ process: (e) => e }),
+    });
+  const split = (parts: ReturnType<NonNullable<ReturnType<typeof defineProcessor>['expand']>>) =>
+    defineProcessor({
+      name: 'split',
+      version: '1.0.0',
+      config: Type.Object({}),
+      stateful: true,
+      plan: (inputs) => ({ ...inputs[0]!, lineage: [] }),
+      expand: () => parts,
+      create: () => {
+        throw new Error('runs as its parts');
+      },
+    });
+  const planWith = (plugin: ReturnType<typeof split>) => {
+    const r = registry();
+    r.add({ plugin, packageName: 'pkg-split', packageVersion: '1.0.0', packageDir: '/x' });
+    return planPipeline(
+      SourceDocument.parse(
+        `${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: s, plugin: split, inputs: [db] }
+sinks:
+  - { name: out, plugin: store, inputs: [s], config: { path: /tmp/x } }
+`,
+        'p.yaml',
+      ),
+      r,
+    );
+  };
+
+  it('runs each part as a task of its own, joined by internal topics, the last writing the stage’s topic', async () => {
+    const result = await planWith(
+      split([
+        { name: 'keyed', plugin: part('part-one'), config: {}, inputs: [0], partitionsLike: 0 },
+        { name: 'final', plugin: part('part-two'), config: {}, inputs: ['keyed'] },
+      ]),
+    );
+    const tasks = result.tasks.map((t) => ({
+      id: t.id,
+      inputs: t.inputs.map((i) => i.topic),
+      chain: t.chain.map((p) => `${p.stage.name} (${p.plugin.name})`),
+      output: t.output.kind === 'topic' ? t.output.processor.output.topic : 'sink',
+    }));
+    expect(tasks).toEqual([
+      {
+        id: 'p.s.keyed',
+        inputs: ['db.users'],
+        chain: ['s.keyed (part-one)'],
+        output: '__datamesh_part.p.s.keyed',
+      },
+      {
+        id: 'p.s.final',
+        inputs: ['__datamesh_part.p.s.keyed'],
+        chain: ['s.final (part-two)'],
+        output: 'p.s',
+      },
+      { id: 'p.out', inputs: ['p.s'], chain: [], output: 'sink' },
+    ]);
+    // The stage stays one stage for the catalog and lineage; the repartition topic copies its input's count.
+    expect(result.processors.map((p) => p.stage.name)).toEqual(['s']);
+    expect(result.processors[0]!.parts?.[0]!.output.partitionsLike).toBe('db.users');
+    expect(result.processors[0]!.parts?.[1]!.output).toBe(result.processors[0]!.output);
+  });
+
+  it('reports parts that cannot be wired: a bad name, an unknown input, a last part whose schemas differ', async () => {
+    const failures = async (plugin: ReturnType<typeof split>) => {
+      try {
+        await planWith(plugin);
+      } catch (error) {
+        if (error instanceof DocumentError) return error.problems.map((p) => p.message);
+        throw error;
+      }
+      return [];
+    };
+    expect(
+      await failures(split([{ name: 'Bad', plugin: part('part-one'), config: {}, inputs: [0] }])),
+    ).toEqual(['processor "s" (split) declares a part named "Bad": part names are kebab-case and unique']);
+    expect(
+      await failures(split([{ name: 'one', plugin: part('part-one'), config: {}, inputs: ['two'] }])),
+    ).toEqual([
+      'processor "s" (split) part "one" reads "two", which is neither an input nor an earlier part',
+    ]);
+    expect(
+      await failures(split([{ name: 'one', plugin: part('part-one', teams), config: {}, inputs: [0] }])),
+    ).toEqual([
+      'processor "s" (split) ends in part "one", whose output schemas differ from the stage\'s plan',
+    ]);
+  });
+});

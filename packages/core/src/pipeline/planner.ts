@@ -1,7 +1,8 @@
-import { parseConfig, ConfigError, collectIssues } from '../contract/config-schema.js';
+import { parseConfig, ConfigError, collectIssues, KEBAB_CASE_PATTERN } from '../contract/config-schema.js';
 import {
   PlanError,
   type ProcessorInput,
+  type ProcessorPart,
   type ProcessorPlan,
   type ProcessorPlugin,
   type SinkPlugin,
@@ -10,6 +11,7 @@ import {
 } from '../contract/plugin.js';
 import type { AvroRecordSchema } from '../schema/avro.js';
 import { Value } from '@sinclair/typebox/value';
+import { isDeepStrictEqual } from 'node:util';
 import {
   PipelineSpecSchema,
   type PipelineSpec,
@@ -33,6 +35,11 @@ export interface PlannedStream {
   readonly valueSchema: AvroRecordSchema;
   /** What the stream holds, as its source declares it. */
   readonly description?: string;
+  /**
+   * An internal topic that repartitions by a key of another topic: created with that topic's partition count, so
+   * equal keys land in equal partition numbers.
+   */
+  readonly partitionsLike?: string;
 }
 
 export interface PlannedSource {
@@ -51,6 +58,11 @@ export interface PlannedProcessor {
   readonly inputs: readonly PlannedStream[];
   readonly plan: ProcessorPlan;
   readonly output: PlannedStream;
+  /**
+   * A processor that runs as parts (`ProcessorPlugin.expand`): they run in its place, each as a task of its own,
+   * joined by internal topics; the last writes `output`.
+   */
+  readonly parts?: readonly PlannedProcessor[];
 }
 
 export interface PlannedSink {
@@ -136,6 +148,11 @@ export function sourceTopic(stage: string, stream: string): string {
 
 export function processorTopic(pipeline: string, stage: string): string {
   return `${pipeline}.${stage}`;
+}
+
+/** The internal topic a part of a processor stage writes (`ProcessorPlugin.expand`). */
+export function partTopic(pipeline: string, stage: string, part: string): string {
+  return `__datamesh_part.${pipeline}.${stage}.${part}`;
 }
 
 /**
@@ -391,10 +408,104 @@ export async function planPipeline(
       keySchema: plan.keySchema,
       valueSchema: plan.valueSchema,
     };
+    const parts = planParts(stage, plugin, config, inputs, plan, output, path);
+    if (parts === null) return;
     streams.set(name, output);
     streamsOfStage.set(name, [output]);
     lineage.set(name, plan.lineage);
-    processors.push({ stage, plugin, config, inputs, plan, output });
+    processors.push({ stage, plugin, config, inputs, plan, output, ...(parts ? { parts } : {}) });
+  };
+
+  /**
+   * The parts a processor runs as, planned like stages of their own (undefined: it runs as one; null: a part
+   * cannot be planned, which is reported).
+   */
+  const planParts = (
+    stage: ProcessorStage,
+    plugin: ProcessorPlugin,
+    config: unknown,
+    inputs: readonly PlannedStream[],
+    plan: ProcessorPlan,
+    output: PlannedStream,
+    path: string,
+  ): PlannedProcessor[] | undefined | null => {
+    const report = (message: string) => {
+      problems.push(document.problem(path, `processor "${stage.name}" (${stage.plugin}) ${message}`));
+      return null;
+    };
+    let declared: readonly ProcessorPart[] | undefined;
+    try {
+      declared = plugin.expand?.(
+        inputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema })),
+        config as never,
+      );
+    } catch (error) {
+      return report(`cannot be split into parts: ${(error as Error).message}`);
+    }
+    if (!declared || declared.length === 0) return undefined;
+    const planned: PlannedProcessor[] = [];
+    const byName = new Map<string, PlannedStream>();
+    for (const [index, part] of declared.entries()) {
+      const last = index === declared.length - 1;
+      const partName = `${stage.name}.${part.name}`;
+      if (!new RegExp(KEBAB_CASE_PATTERN).test(part.name) || byName.has(part.name))
+        return report(`declares a part named "${part.name}": part names are kebab-case and unique`);
+      const partInputs: PlannedStream[] = [];
+      for (const ref of part.inputs) {
+        const input = typeof ref === 'number' ? inputs[ref] : byName.get(ref);
+        if (!input)
+          return report(
+            `part "${part.name}" reads "${String(ref)}", which is neither an input nor an earlier part`,
+          );
+        partInputs.push(input);
+      }
+      let partPlan: ProcessorPlan;
+      try {
+        partPlan = part.plugin.plan(
+          partInputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema })),
+          part.config as never,
+        );
+      } catch (error) {
+        return report(`part "${part.name}" cannot take its inputs: ${(error as Error).message}`);
+      }
+      if (
+        last &&
+        !(
+          isDeepStrictEqual(partPlan.keySchema, plan.keySchema) &&
+          isDeepStrictEqual(partPlan.valueSchema, plan.valueSchema)
+        )
+      ) {
+        return report(`ends in part "${part.name}", whose output schemas differ from the stage's plan`);
+      }
+      const like = part.partitionsLike === undefined ? undefined : inputs[part.partitionsLike];
+      const partOutput: PlannedStream = last
+        ? output
+        : {
+            ref: partName,
+            stage: partName,
+            topic: partTopic(spec.name, stage.name, part.name),
+            materialized: true,
+            keySchema: partPlan.keySchema,
+            valueSchema: partPlan.valueSchema,
+            ...(like ? { partitionsLike: like.topic } : {}),
+          };
+      byName.set(part.name, partOutput);
+      planned.push({
+        stage: {
+          name: partName,
+          plugin: part.plugin.name,
+          inputs: partInputs.map((s) => s.ref),
+          config: part.config as Record<string, unknown>,
+          shared: false,
+        },
+        plugin: part.plugin,
+        config: part.config,
+        inputs: partInputs,
+        plan: partPlan,
+        output: partOutput,
+      });
+    }
+    return planned;
   };
   for (const { item } of processors_) planProcessor(item.name);
 
@@ -448,7 +559,8 @@ function fuse(
   processors: readonly PlannedProcessor[],
   sinks: readonly PlannedSink[],
 ): PlannedTask[] {
-  const producerOf = new Map(processors.map((p) => [p.output.ref, p]));
+  const runnable = processors.flatMap((p) => p.parts ?? [p]);
+  const producerOf = new Map(runnable.map((p) => [p.output.ref, p]));
   const chainTo = (
     inputs: readonly PlannedStream[],
   ): { inputs: readonly PlannedStream[]; chain: PlannedProcessor[] } => {
@@ -462,7 +574,7 @@ function fuse(
     return { inputs: current, chain };
   };
   const tasks: PlannedTask[] = [];
-  for (const processor of processors.filter((p) => p.output.materialized)) {
+  for (const processor of runnable.filter((p) => p.output.materialized)) {
     const { inputs, chain } = chainTo(processor.inputs);
     tasks.push({
       id: `${pipeline}.${processor.stage.name}`,

@@ -30,7 +30,7 @@ import {
 } from './dead-letters.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
-import { closeEach, ensureTopicKeepingPartitions } from './task-resources.js';
+import { closeEach, ensureStreamTopic } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
 import type { TaskRun } from './supervisor.js';
@@ -81,7 +81,7 @@ export function consumerRun(
     const { logger } = services;
     const codec = new EventCodec(services.schemas);
     for (const input of planned.inputs) {
-      await ensureTopicKeepingPartitions(services.transport, input.topic, options.partitions, logger);
+      await ensureStreamTopic(services.transport, input, options.partitions, logger);
     }
     const replay = replayTopic(pipeline);
     const deadLetters = deadLetterTopic(pipeline);
@@ -192,7 +192,7 @@ export function consumerRun(
         );
       } else {
         const stream = output.processor.output;
-        await ensureTopicKeepingPartitions(services.transport, stream.topic, options.partitions, logger);
+        await ensureStreamTopic(services.transport, stream, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
       }
       // Read once every producer of the task fenced its predecessor and settled what that one left open (the

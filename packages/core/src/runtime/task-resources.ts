@@ -25,6 +25,24 @@ export async function ensureTopicKeepingPartitions(
 }
 
 /**
+ * Creates a stream's topic when it is missing: with `partitions`, or, for a topic that repartitions by a key of
+ * another topic (`partitionsLike`), with that topic's partition count, so equal keys land in equal numbers.
+ */
+export async function ensureStreamTopic(
+  transport: Transport,
+  stream: { readonly topic: string; readonly partitionsLike?: string },
+  partitions: number,
+  logger: Logger,
+): Promise<void> {
+  let count = partitions;
+  if (stream.partitionsLike !== undefined) {
+    await ensureTopicKeepingPartitions(transport, stream.partitionsLike, partitions, logger);
+    count = (await transport.describeTopic(stream.partitionsLike))?.partitions ?? partitions;
+  }
+  await ensureTopicKeepingPartitions(transport, stream.topic, count, logger);
+}
+
+/**
  * Closes each resource in turn even when one fails, so a failing plugin close can never leave a
  * consumer-group member behind. Close errors are logged; the first is returned for the caller to raise.
  */
