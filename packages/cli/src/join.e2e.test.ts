@@ -183,179 +183,236 @@ async function change(db: pg.Client, step: number): Promise<void> {
   }
 }
 
-describe('Postgres → join → filter → Kafka', () => {
-  it('the output topic equals the SQL join on Postgres, through changes on both sides and kill -9', async () => {
-    const db = new pg.Client(clientConfig());
-    // Dropping the database at the end terminates a connection a failed test left open.
-    db.on('error', () => undefined);
-    await db.connect();
-    await db.query(`CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, tier text NOT NULL)`);
-    await db.query(
-      `CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, amount bigint NOT NULL, status text NOT NULL)`,
-    );
-    await db.query(
-      `INSERT INTO customers SELECT g, 'customer ' || g, (ARRAY['gold','silver','bronze'])[1 + g % 3] FROM generate_series(1, 100) g`,
-    );
-    await db.query(
-      `INSERT INTO orders SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE 1 + g % 110 END, g * 3, 'open' FROM generate_series(1, 1000) g`,
-    );
+interface JoinRun {
+  /** The join split by the join key (`partitioned: true`), run by two nodes at once. */
+  readonly partitioned: boolean;
+  readonly database: string;
+  /** Tells this run's pipeline, source, slot and topics from the other's. */
+  readonly tag: string;
+}
 
-    const { host, port, user } = postgres;
-    const topic = `joined-orders-${run}`;
-    const source = `shop-${run}`;
-    const pipeline = join(home, 'join.yaml');
-    await writeFile(
-      pipeline,
-      JSON.stringify({
-        apiVersion: 'datamesh/v1',
-        kind: 'Pipeline',
-        name: `orders-${run}`,
-        sources: [
-          {
-            name: source,
-            plugin: 'postgres',
-            config: {
-              host,
-              port,
-              database,
-              user,
-              password: '${PGPASSWORD}',
-              tables: ['public.orders', 'public.customers'],
-              slot: `join_${run}`,
-              publication: `join_${run}`,
-              snapshot: { chunkSize: 200 },
-            },
+/**
+ * Runs the pipeline while both tables change, killing a node with -9 three times (the oldest of the running ones),
+ * then lets the last nodes converge and compares the output topic with the join computed by Postgres.
+ */
+async function joinUnderCrashes(runOf: JoinRun) {
+  const { partitioned, tag } = runOf;
+  const db = new pg.Client({ ...clientConfig(), database: runOf.database });
+  // Dropping the database at the end terminates a connection a failed test left open.
+  db.on('error', () => undefined);
+  await db.connect();
+  await db.query(`CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, tier text NOT NULL)`);
+  await db.query(
+    `CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, amount bigint NOT NULL, status text NOT NULL)`,
+  );
+  await db.query(
+    `INSERT INTO customers SELECT g, 'customer ' || g, (ARRAY['gold','silver','bronze'])[1 + g % 3] FROM generate_series(1, 100) g`,
+  );
+  await db.query(
+    `INSERT INTO orders SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE 1 + g % 110 END, g * 3, 'open' FROM generate_series(1, 1000) g`,
+  );
+
+  const { host, port, user } = postgres;
+  const topic = `joined-orders-${tag}`;
+  const source = `shop-${tag}`;
+  const pipelineName = `orders-${tag}`;
+  const pipeline = join(home, 'join.yaml');
+  await writeFile(
+    pipeline,
+    JSON.stringify({
+      apiVersion: 'datamesh/v1',
+      kind: 'Pipeline',
+      name: pipelineName,
+      sources: [
+        {
+          name: source,
+          plugin: 'postgres',
+          config: {
+            host,
+            port,
+            database: runOf.database,
+            user,
+            password: '${PGPASSWORD}',
+            tables: ['public.orders', 'public.customers'],
+            slot: `join_${tag.replaceAll('-', '_')}`,
+            publication: `join_${tag.replaceAll('-', '_')}`,
+            snapshot: { chunkSize: 200 },
           },
-        ],
-        processors: [
-          {
-            name: 'with-customer',
-            plugin: 'join',
-            inputs: [`${source}/public.orders`, `${source}/public.customers`],
-            config: {
-              on: [{ left: 'customer_id', right: 'id' }],
-              prefix: 'customer_',
-              fields: ['name', 'tier'],
-            },
+        },
+      ],
+      processors: [
+        {
+          name: 'with-customer',
+          plugin: 'join',
+          inputs: [`${source}/public.orders`, `${source}/public.customers`],
+          config: {
+            on: [{ left: 'customer_id', right: 'id' }],
+            prefix: 'customer_',
+            fields: ['name', 'tier'],
+            partitioned,
           },
-          {
-            name: 'not-cancelled',
-            plugin: 'filter',
-            inputs: ['with-customer'],
-            config: { condition: 'row.status != "cancelled"', mode: 'rows' },
-          },
-        ],
-        sinks: [
-          {
-            name: 'out',
-            plugin: 'kafka',
-            inputs: ['not-cancelled'],
-            config: { topic, format: 'json', envelope: 'row' },
-          },
-        ],
-      }),
-    );
-    const config = join(home, 'node.yaml');
+        },
+        {
+          name: 'not-cancelled',
+          plugin: 'filter',
+          inputs: ['with-customer'],
+          config: { condition: 'row.status != "cancelled"', mode: 'rows' },
+        },
+      ],
+      sinks: [
+        {
+          name: 'out',
+          plugin: 'kafka',
+          inputs: ['not-cancelled'],
+          config: { topic, format: 'json', envelope: 'row' },
+        },
+      ],
+    }),
+  );
+  // Nodes of a partitioned join run side by side, each with its own data dir (as on machines of their own); a
+  // restarted node of the other run finds its predecessor's.
+  let nodesStarted = 0;
+  const nodeConfig = async () => {
+    const config = join(home, `node-${tag}-${nodesStarted}.yaml`);
+    const dataDir = join(home, partitioned ? `data-${tag}-${nodesStarted}` : `data-${tag}`);
+    nodesStarted += 1;
     await writeFile(
       config,
-      `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${join(home, 'data')}\nhttp: { port: 0 }\n` +
+      `apiVersion: datamesh/v1\nkind: Node\ndataDir: ${dataDir}\nhttp: { port: 0 }\n` +
         `tasks: { flushIntervalMs: 200 }\n` +
         `transport: { kind: kafka, partitions: 3, kafka: { brokers: [${kafka.brokers[0]}], sessionTimeoutMs: 6000 } }\n` +
         `pipelines: [${pipeline}]\n`,
     );
-    const nodeEnv = { ...env, PGPASSWORD: postgres.password };
+    return config;
+  };
+  const nodes = partitioned ? 2 : 1;
+  const nodeEnv = { ...env, PGPASSWORD: postgres.password };
 
-    let step = 0;
-    let writing = true;
-    const killed: MeshNodeProcess[] = [];
-    const writer = (async () => {
-      while (writing) {
-        await change(db, step++);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    try {
-      for (let crash = 0; crash < 3; crash++) {
-        const node = new MeshNodeProcess(['--config', config], nodeEnv);
-        killed.push(node);
-        await node.url(60_000);
-        await new Promise((resolve) => setTimeout(resolve, 3000 + Math.floor(Math.random() * 3000)));
-        node.child.kill('SIGKILL');
-        await node.exited;
-      }
-    } finally {
-      writing = false;
-      await writer;
+  let step = 0;
+  let writing = true;
+  const killed: MeshNodeProcess[] = [];
+  const running: MeshNodeProcess[] = [];
+  const startNodes = async () => {
+    while (running.length < nodes) {
+      const node = new MeshNodeProcess(['--config', await nodeConfig()], nodeEnv);
+      running.push(node);
+      await node.url(60_000);
     }
-    const last = new MeshNodeProcess(['--config', config], nodeEnv);
-    await last.url(60_000);
-    const expected = await expectedRows(db);
-    let seen = new Map<string, string>();
-    await eventually(async () => {
-      seen = await outputRows(topic);
-      return seen.size === expected.size && [...expected].every(([k, v]) => seen.get(k) === v)
-        ? true
-        : undefined;
-    }, 120_000).catch(() => undefined);
-    last.child.kill('SIGTERM');
-    const exitCode = await last.exited;
-    let diagnosis = '';
-    const wrong = [...new Set([...expected.keys(), ...seen.keys()])].find(
-      (k) => expected.get(k) !== seen.get(k),
+  };
+  const writer = (async () => {
+    while (writing) {
+      await change(db, step++);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  try {
+    for (let crash = 0; crash < 3; crash++) {
+      await startNodes();
+      await new Promise((resolve) => setTimeout(resolve, 3000 + Math.floor(Math.random() * 3000)));
+      const node = running.shift()!;
+      killed.push(node);
+      node.child.kill('SIGKILL');
+      await node.exited;
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+  await startNodes();
+  const expected = await expectedRows(db);
+  let seen = new Map<string, string>();
+  await eventually(async () => {
+    seen = await outputRows(topic);
+    return seen.size === expected.size && [...expected].every(([k, v]) => seen.get(k) === v)
+      ? true
+      : undefined;
+  }, 120_000).catch(() => undefined);
+  // A partitioned join's parts are spread: each node runs some of the join's partitions.
+  const held: number[][] = [];
+  const health: unknown[] = [];
+  if (partitioned) {
+    for (const node of running) {
+      const body = (await (await fetch(`${await node.url()}/health`)).json()) as {
+        tasks: { id: string; partitions?: number[] }[];
+      };
+      health.push(body.tasks);
+      held.push(body.tasks.find((t) => t.id === `${pipelineName}.with-customer.matched`)?.partitions ?? []);
+    }
+  }
+  const exitCodes: (number | null)[] = [];
+  for (const node of running) {
+    node.child.kill('SIGTERM');
+    exitCodes.push(await node.exited);
+  }
+  const last = running[running.length - 1]!;
+  let diagnosis = '';
+  const wrong = [...new Set([...expected.keys(), ...seen.keys()])].find(
+    (k) => expected.get(k) !== seen.get(k),
+  );
+  if (wrong !== undefined) {
+    // The order's history through every topic on the way, its customer's, and what Postgres holds now.
+    const order = (await db.query(`SELECT * FROM orders WHERE id = $1`, [wrong])).rows[0] as Row | undefined;
+    const customerId = (order?.['customer_id'] ?? JSON.parse(seen.get(wrong) ?? '{}').customer_id) as unknown;
+    const customer = (await db.query(`SELECT * FROM customers WHERE id = $1`, [customerId]))
+      .rows[0] as unknown;
+    const orders = await historyOf(
+      [`${source}.public.orders`, `${pipelineName}.with-customer`, topic],
+      (row) => String(row?.['id']) === wrong,
     );
-    if (wrong !== undefined) {
-      // The order's history through every topic on the way, its customer's, and what Postgres holds now.
-      const order = (await db.query(`SELECT * FROM orders WHERE id = $1`, [wrong])).rows[0] as
-        Row | undefined;
-      const customerId = (order?.['customer_id'] ??
-        JSON.parse(seen.get(wrong) ?? '{}').customer_id) as unknown;
-      const customer = (await db.query(`SELECT * FROM customers WHERE id = $1`, [customerId]))
-        .rows[0] as unknown;
-      const orders = await historyOf(
-        [`${source}.public.orders`, `orders-${run}.with-customer`, topic],
-        (row) => String(row?.['id']) === wrong,
-      );
-      const customers = await historyOf(
-        [`${source}.public.customers`],
-        (row) => String(row?.['id']) === String(customerId),
-      );
-      diagnosis =
-        `order ${wrong} in Postgres: ${JSON.stringify(order)}; customer ${String(customerId)}: ${JSON.stringify(customer)}\n` +
-        `${[...orders, ...customers].join('\n')}\n`;
-    }
-    await db.end();
-    if (wrong !== undefined) {
-      // Every node's log, killed ones included, for the run that went wrong.
-      const logs = join(tmpdir(), `datamesh-join-e2e-${run}.log`);
-      await writeFile(
-        logs,
-        [...killed, last]
-          .map((node, i) => `=== node ${i}\n${node.lines.map((l) => JSON.stringify(l)).join('\n')}`)
-          .join('\n'),
-      );
-      diagnosis += `the nodes' logs: ${logs}\n`;
-    }
-    const trouble = [...killed, last]
-      .flatMap((node) => node.lines)
-      .filter((l) => ['warn', 'error', 'fatal'].includes(String(l['level'])))
-      .slice(-8)
-      .map((l) => `${String(l['msg'])} ${JSON.stringify(l['err'] ?? l['task'] ?? '')}`.slice(0, 600));
+    const customers = await historyOf(
+      [`${source}.public.customers`],
+      (row) => String(row?.['id']) === String(customerId),
+    );
+    diagnosis =
+      `order ${wrong} in Postgres: ${JSON.stringify(order)}; customer ${String(customerId)}: ${JSON.stringify(customer)}\n` +
+      `${[...orders, ...customers].join('\n')}\n`;
+  }
+  await db.end();
+  if (wrong !== undefined) {
+    // Every node's log, killed ones included, for the run that went wrong.
+    const logs = join(tmpdir(), `datamesh-join-e2e-${tag}.log`);
+    await writeFile(
+      logs,
+      [...killed, ...running]
+        .map((node, i) => `=== node ${i}\n${node.lines.map((l) => JSON.stringify(l)).join('\n')}`)
+        .join('\n'),
+    );
+    diagnosis += `the nodes' logs: ${logs}\n`;
+  }
+  const trouble = [...killed, ...running]
+    .flatMap((node) => node.lines)
+    .filter((l) => ['warn', 'error', 'fatal'].includes(String(l['level'])))
+    .slice(-8)
+    .map((l) => `${String(l['msg'])} ${JSON.stringify(l['err'] ?? l['task'] ?? '')}`.slice(0, 600));
 
-    expect(step).toBeGreaterThan(200);
-    const differing = [...new Set([...expected.keys(), ...seen.keys()])]
-      .filter((k) => expected.get(k) !== seen.get(k))
-      .slice(0, 5)
-      .map((k) => ({ id: k, postgres: expected.get(k), topic: seen.get(k) }));
-    // Nothing may have been skipped on the way: a dead-lettered change would leave the view wrong.
-    const deadLetters = (await transport.describeTopic(`datamesh.dlq.orders-${run}`))?.endOffsets ?? [];
-    const problems = `${diagnosis}dead letters: ${deadLetters.reduce((a, b) => a + b, 0)}; the node's last warnings and errors: ${JSON.stringify(trouble, null, 1)}; stderr: ${last.stderr.slice(-2000)}; last lines: ${JSON.stringify(last.lines.slice(-6)).slice(0, 3000)}`;
-    expect({ exitCode, differing, rows: seen.size, deadLetters }, problems).toEqual({
-      exitCode: 0,
-      differing: [],
-      rows: expected.size,
-      deadLetters: deadLetters.map(() => 0),
-    });
+  expect(step).toBeGreaterThan(200);
+  const differing = [...new Set([...expected.keys(), ...seen.keys()])]
+    .filter((k) => expected.get(k) !== seen.get(k))
+    .slice(0, 5)
+    .map((k) => ({ id: k, postgres: expected.get(k), topic: seen.get(k) }));
+  // Nothing may have been skipped on the way: a dead-lettered change would leave the view wrong.
+  const deadLetters = (await transport.describeTopic(`datamesh.dlq.${pipelineName}`))?.endOffsets ?? [];
+  const problems = `${diagnosis}dead letters: ${deadLetters.reduce((a, b) => a + b, 0)}; the node's last warnings and errors: ${JSON.stringify(trouble, null, 1)}; stderr: ${last.stderr.slice(-2000)}; last lines: ${JSON.stringify(last.lines.slice(-6)).slice(0, 3000)}`;
+  if (partitioned) {
+    expect(
+      held.every((numbers) => numbers.length > 0),
+      JSON.stringify(health),
+    ).toBe(true);
+    expect(held.flat().sort()).toEqual([0, 1, 2]);
+  }
+  expect({ exitCodes, differing, rows: seen.size, deadLetters }, problems).toEqual({
+    exitCodes: running.map(() => 0),
+    differing: [],
+    rows: expected.size,
+    deadLetters: deadLetters.map(() => 0),
+  });
 
+  return { nodeEnv, config: await nodeConfig() };
+}
+
+describe('Postgres → join → filter → Kafka', () => {
+  it('the output topic equals the SQL join on Postgres, through changes on both sides and kill -9', async () => {
+    const { nodeEnv, config } = await joinUnderCrashes({ partitioned: false, database, tag: run });
     // The join's state topic deleted under a pipeline that committed input offsets: the task halts and says why
     // and how to rebuild, instead of joining against empty state.
     const stateTopic = `__datamesh_state.orders-${run}.with-customer`;
@@ -382,6 +439,15 @@ describe('Postgres → join → filter → Kafka', () => {
     } finally {
       afterLoss.child.kill('SIGTERM');
       await afterLoss.exited;
+    }
+  }, 400_000);
+
+  it('partitioned, run by two nodes side by side and one killed with -9 at a time, it still equals the SQL join', async () => {
+    const { name, drop } = await createDatabase(postgres, 'dm_join_p');
+    try {
+      await joinUnderCrashes({ partitioned: true, database: name, tag: `p-${run}` });
+    } finally {
+      await drop();
     }
   }, 400_000);
 

@@ -59,6 +59,11 @@ export const joinConfig = Type.Object(
           'Right columns added to each output row; all but its key columns (equal to the left join columns) when absent.',
       }),
     ),
+    partitioned: Type.Boolean({
+      default: false,
+      description:
+        'Run the join once per partition of the join key, spread over the nodes, instead of on one node at a time: the left input is repartitioned by the join key into an internal topic with the right input’s partition count, and a resolve step orders each output row’s changes. Costs two internal topics and two more hops. Table joins only. Switched on for a running pipeline, its parts start with empty state and read the inputs from their beginning.',
+    }),
     prefix: Type.String({
       default: '',
       description:

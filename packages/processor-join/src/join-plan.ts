@@ -112,6 +112,9 @@ export function planJoin(
     }
     copied.push({ from: name, to });
   }
+  if (config.partitioned && config.window) {
+    problems.push('a windowed join runs on one node at a time: remove "partitioned" (or the window)');
+  }
   if (problems.length > 0) throw new PlanError(problems.join('; '));
 
   const rightOutputFields: AvroField[] = copied.map(({ from, to }) => {

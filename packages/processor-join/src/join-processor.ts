@@ -4,6 +4,7 @@ import { joinConfig } from './join-config.js';
 import { planJoin } from './join-plan.js';
 import { TableJoin } from './table-join.js';
 import { WindowJoin } from './window-join.js';
+import { expandJoin, sourceFields } from './join-parts.js';
 
 /**
  * Joins a stream of left rows (orders) with a table of right rows looked up by key (customers), inner or
@@ -21,6 +22,7 @@ export const joinProcessor = defineProcessor({
   plan(inputs, config) {
     return planJoin(inputs, config).plan;
   },
+  expand: expandJoin,
   create(config, ctx) {
     if (!ctx.inputs) {
       throw new Error(
@@ -42,10 +44,3 @@ export const joinProcessor = defineProcessor({
     return { process: (events, input) => join.process(events, input) };
   },
 });
-
-/** The fields of an input's `source` block, without the record's name (one per table). */
-function sourceFields(input: ProcessorInputSchemas): unknown {
-  const source = input.valueSchema.fields.find((f) => f.name === 'source')?.type as
-    { fields?: unknown } | undefined;
-  return source?.fields;
-}

@@ -8,7 +8,12 @@ interface LeftEntry {
   readonly key: unknown;
   readonly row: unknown;
   readonly source: unknown;
+  /** Partitioned joins: the version of the left row, as the repartition part numbered its change. */
+  readonly v?: number;
 }
+
+/** The header carrying the version of a partitioned join's output image (see `JoinImages`). */
+export const JOIN_VERSION_HEADER = 'datamesh.join.version';
 
 const LEFT = 'L\u0000';
 const RIGHT = 'R\u0000';
@@ -30,6 +35,12 @@ const INDEX = 'I\u0000';
  *
  * State: left rows by key, right rows by join key, and an index from join key to the left keys referring to it.
  * Replaying input over state that already holds it re-emits the same rows: the view converges.
+ *
+ * Partitioned (`images`), it is the middle part of a join split by the join key: its left rows come repartitioned,
+ * each change numbered with a version, and it emits versioned images of output rows rather than changes — the
+ * image of a left row after each of its changes (also when that is no row), and after a right change that alters
+ * it. The resolve part turns them into changes, dropping images older than one it has (of a left row whose join
+ * key moved to another partition). A left row whose join key is null is not kept: no right row can reach it.
  */
 export class TableJoin {
   private readonly layout: JoinLayout;
@@ -37,10 +48,41 @@ export class TableJoin {
   /** True when the right input's `source` block has the left's shape, so it can be passed on as it is. */
   private readonly rightSourceFits: boolean;
 
-  constructor(layout: JoinLayout, state: StateStore, rightSourceFits: boolean) {
+  /** Partitioned: emits versioned images (see above) instead of changes. */
+  private readonly images: boolean;
+
+  constructor(layout: JoinLayout, state: StateStore, rightSourceFits: boolean, images = false) {
     this.layout = layout;
     this.state = state;
     this.rightSourceFits = rightSourceFits;
+    this.images = images;
+  }
+
+  /**
+   * Partitioned: a repartitioned left change. `change` null is a tombstone; `leave` says the row moved to another
+   * join key's partition: it is forgotten here, with no output (its new partition emits its image).
+   */
+  async repartitioned(
+    key: Row | null,
+    version: number,
+    change: Envelope | null,
+    leave: boolean,
+    out: ChangeEvent[],
+  ): Promise<void> {
+    const leftKey = tupleText([key]);
+    if (leave || change === null) {
+      const entry = this.state.get<LeftEntry>(LEFT + leftKey);
+      if (entry) await this.forgetLeft(leftKey, entry);
+      if (!leave) out.push({ key, value: null, headers: versionHeader(version) });
+      return;
+    }
+    await this.leftChange({ key, value: change }, change, out, version);
+  }
+
+  private async forgetLeft(leftKey: string, entry: LeftEntry): Promise<void> {
+    const joinKey = this.joinKey(fromStored(entry.row) as Row, this.layout.left.joinColumns);
+    if (joinKey !== undefined) await this.state.delete(`${INDEX}${joinKey}\u0000${leftKey}`);
+    await this.state.delete(LEFT + leftKey);
   }
 
   async process(events: readonly ChangeEvent[], input: string): Promise<ChangeEvent[]> {
@@ -66,7 +108,12 @@ export class TableJoin {
     return out;
   }
 
-  private async leftChange(event: ChangeEvent, value: Envelope, out: ChangeEvent[]): Promise<void> {
+  private async leftChange(
+    event: ChangeEvent,
+    value: Envelope,
+    out: ChangeEvent[],
+    version?: number,
+  ): Promise<void> {
     if (value.op === 't') {
       for (const [stored, entry] of [...this.state.entries(LEFT)]) {
         await this.dropLeft(stored.slice(LEFT.length), entry as LeftEntry, value, out);
@@ -85,18 +132,23 @@ export class TableJoin {
     if (newJoinKey !== undefined && newJoinKey !== oldJoinKey) {
       await this.state.put(`${INDEX}${newJoinKey}\u0000${leftKey}`, 1);
     }
-    if (row) {
+    // Partitioned, a row no right row can reach is not kept: its next change may go to another partition.
+    const kept = row !== null && (version === undefined || newJoinKey !== undefined);
+    if (kept) {
       await this.state.put(LEFT + leftKey, {
         key: toStored(event.key),
         row: toStored(row),
         source: toStored(value.source),
+        ...(version === undefined ? {} : { v: version }),
       } satisfies LeftEntry);
-    } else {
+    } else if (previous) {
       await this.state.delete(LEFT + leftKey);
     }
     const before = previousRow ? this.joined(previousRow, this.rightRow(oldJoinKey)) : null;
     const after = row ? this.joined(row, this.rightRow(newJoinKey)) : null;
-    emit(out, event.key, before, after, value.source, value.ts_ms, value.op === 'r' ? 'r' : 'c');
+    const created = value.op === 'r' ? 'r' : 'c';
+    if (version !== undefined) image(out, event.key, after, value.source, value.ts_ms, created, version);
+    else emit(out, event.key, before, after, value.source, value.ts_ms, created);
   }
 
   private async leftTombstone(key: Row | null, out: ChangeEvent[]): Promise<void> {
@@ -122,8 +174,7 @@ export class TableJoin {
   private async dropLeft(leftKey: string, entry: LeftEntry, value: Envelope, out: ChangeEvent[]) {
     const row = fromStored(entry.row) as Row;
     const joinKey = this.joinKey(row, this.layout.left.joinColumns);
-    if (joinKey !== undefined) await this.state.delete(`${INDEX}${joinKey}\u0000${leftKey}`);
-    await this.state.delete(LEFT + leftKey);
+    await this.forgetLeft(leftKey, entry);
     const before = this.joined(row, this.rightRow(joinKey));
     emit(out, fromStored(entry.key) as Row, before, null, value.source, value.ts_ms, 'c');
   }
@@ -174,15 +225,10 @@ export class TableJoin {
       const before = this.joined(left, previous);
       const after = this.joined(left, row);
       if (isDeepStrictEqual(before, after)) continue;
-      emit(
-        out,
-        fromStored(entry.key) as Row,
-        before,
-        after,
-        this.sourceFor(entry, source, ts_ms),
-        ts_ms,
-        'c',
-      );
+      const key = fromStored(entry.key) as Row;
+      const rowSource = this.sourceFor(entry, source, ts_ms);
+      if (this.images) image(out, key, after, rowSource, ts_ms, 'c', entry.v ?? 0);
+      else emit(out, key, before, after, rowSource, ts_ms, 'c');
     }
   }
 
@@ -213,11 +259,32 @@ export class TableJoin {
   }
 }
 
+/** Emits a partitioned join's versioned image of an output row: its row, or a delete when there is none. */
+function image(
+  out: ChangeEvent[],
+  key: Row | null,
+  after: Row | null,
+  source: SourceInfo,
+  ts_ms: number,
+  created: Extract<Operation, 'c' | 'r'>,
+  version: number,
+): void {
+  out.push({
+    key,
+    value: { before: null, after, source, op: after === null ? 'd' : created, ts_ms },
+    headers: versionHeader(version),
+  });
+}
+
+function versionHeader(version: number): Record<string, string> {
+  return { [JOIN_VERSION_HEADER]: String(version) };
+}
+
 /**
  * Emits the change from one joined image to another: nothing when the row was and stays absent, a create, an
  * update, or a delete followed by a tombstone.
  */
-function emit(
+export function emit(
   out: ChangeEvent[],
   key: Row | null,
   before: Row | null,
