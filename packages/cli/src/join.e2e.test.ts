@@ -287,6 +287,23 @@ async function joinUnderCrashes(runOf: JoinRun) {
   };
   const nodes = partitioned ? 2 : 1;
   const nodeEnv = { ...env, PGPASSWORD: postgres.password };
+  if (partitioned) {
+    // The plan shows the join's parts, each run once per input partition; the left input is repartitioned.
+    const { status, stdout, stderr } = mesh(['pipeline', 'validate', pipeline], nodeEnv);
+    expect(status, stderr).toBe(0);
+    const spread =
+      '(once per input partition, spread over the nodes, when its inputs share a partition count > 1)';
+    const part = `__datamesh_part.${pipelineName}.with-customer`;
+    expect(stdout).toContain(
+      `task ${pipelineName}.with-customer.by-join-key: ${source}.public.orders -> [with-customer.by-join-key] (fused) -> topic ${part}.by-join-key ${spread}`,
+    );
+    expect(stdout).toContain(
+      `task ${pipelineName}.with-customer.matched: ${part}.by-join-key, ${source}.public.customers -> [with-customer.matched] (fused) -> topic ${part}.matched ${spread}`,
+    );
+    expect(stdout).toContain(
+      `task ${pipelineName}.with-customer.resolved: ${part}.matched -> [with-customer.resolved] (fused) -> topic ${pipelineName}.with-customer ${spread}`,
+    );
+  }
 
   let step = 0;
   let writing = true;

@@ -30,7 +30,7 @@ import {
 } from './dead-letters.js';
 import { EventCodec } from './event-codec.js';
 import { checkpointsOf, type RuntimeServices } from './runtime-services.js';
-import { closeEach, ensureStreamTopic } from './task-resources.js';
+import { assertKeysFollow, closeEach, ensureStreamTopic } from './task-resources.js';
 import { createPluginContext } from './task-context.js';
 import { assertHolding, committedPositions, untilHolding } from './exclusive-ownership.js';
 import type { TaskRun } from './supervisor.js';
@@ -194,6 +194,7 @@ export function consumerRun(
         const stream = output.processor.output;
         await ensureStreamTopic(services.transport, stream, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
+        if (stream.partitionsLike !== undefined) await assertKeysFollow(services.schemas, stream);
       }
       // Read once every producer of the task fenced its predecessor and settled what that one left open (the
       // instance's, and an exclusive sink's, which its create does): that transaction may carry offsets.

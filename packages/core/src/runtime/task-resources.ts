@@ -1,4 +1,5 @@
-import type { Logger } from '../contract/context.js';
+import type { Logger, SchemaAccess } from '../contract/context.js';
+import type { AvroRecordSchema } from '../schema/avro.js';
 import type { Transport } from '../transport/transport.js';
 
 /**
@@ -40,6 +41,27 @@ export async function ensureStreamTopic(
     count = (await transport.describeTopic(stream.partitionsLike))?.partitions ?? partitions;
   }
   await ensureTopicKeepingPartitions(transport, stream.topic, count, logger);
+}
+
+/**
+ * A topic repartitioned by the key of another lands equal keys in equal partition numbers only when its keys are
+ * equal bytes: written with the same schema id. Refuses to run otherwise, rather than join rows that never meet.
+ */
+export async function assertKeysFollow(
+  schemas: SchemaAccess,
+  stream: { readonly topic: string; readonly partitionsLike?: string; readonly keySchema: AvroRecordSchema },
+): Promise<void> {
+  const followed = await schemas.latest(`${stream.partitionsLike}-key`);
+  if (!followed) return; // nothing written there yet: its writer registers the same schema
+  const own = await schemas.register(`${stream.topic}-key`, stream.keySchema);
+  if (own.id === followed.id) return;
+  throw new Error(
+    `topic ${stream.topic} is partitioned by the key of ${stream.partitionsLike}, but that topic's keys are written ` +
+      `with schema id ${followed.id} and this one's with ${own.id}, so equal keys would land in different partitions. ` +
+      `The key schema of ${stream.partitionsLike} changed since the pipeline was planned: restart the node to plan it ` +
+      `again. If this persists, that topic's writer registers another key schema than its stage declares: run the ` +
+      `stage without splitting it (a join: without "partitioned").`,
+  );
 }
 
 /**
