@@ -307,6 +307,14 @@ export async function* readUntil(
   }
 }
 
+/**
+ * Whether `--stage` selects a dead letter of `stage`: named, or a part of a named stage that runs as parts (a
+ * partitioned join records its dead letters under `<stage>.<part>`).
+ */
+export function stageSelected(stages: readonly string[], stage: string): boolean {
+  return stages.some((s) => stage === s || stage.startsWith(`${s}.`));
+}
+
 /** `n dead letters (stage: n, …)` */
 export function countsByStage(total: number, byStage: ReadonlyMap<string, number>): string {
   const parts = [...byStage.entries()]

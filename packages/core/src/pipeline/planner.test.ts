@@ -338,6 +338,38 @@ sinks:
     expect(result.processors.map((p) => p.stage.name)).toEqual(['s']);
     expect(result.processors[0]!.parts?.[0]!.output.partitionsLike).toBe('db.users');
     expect(result.processors[0]!.parts?.[1]!.output).toBe(result.processors[0]!.output);
+    // Metrics, logs and dead letters of a part carry the stage's plugin: its dashboards and alerts cover the parts.
+    expect(result.processors[0]!.parts!.map((p) => p.stage.plugin)).toEqual(['split', 'split']);
+  });
+
+  it('refuses parts reading an input fused into the stage: parts read topics', async () => {
+    const r = registry();
+    r.add({
+      plugin: split([{ name: 'one', plugin: part('part-one'), config: {}, inputs: [0] }]),
+      packageName: 'pkg-split',
+      packageVersion: '1.0.0',
+      packageDir: '/x',
+    });
+    const planned = planPipeline(
+      SourceDocument.parse(
+        `${header}sources:
+  - { name: db, plugin: fake-db }
+processors:
+  - { name: a, plugin: upper, inputs: [db], config: { field: email } }
+  - { name: s, plugin: split, inputs: [a], shared: true }
+`,
+        'p.yaml',
+      ),
+      r,
+    );
+    await expect(planned).rejects.toMatchObject({
+      problems: [
+        expect.objectContaining({
+          message:
+            'processor "s" (split) runs as parts, which read its inputs from topics, but its input "a" is fused into it: mark stage "a" "shared: true"',
+        }),
+      ],
+    });
   });
 
   it('reports parts that cannot be wired: a bad name, an unknown input, a last part whose schemas differ', async () => {

@@ -457,6 +457,10 @@ export async function planPipeline(
           return report(
             `part "${part.name}" reads "${String(ref)}", which is neither an input nor an earlier part`,
           );
+        if (!input.materialized)
+          return report(
+            `runs as parts, which read its inputs from topics, but its input "${input.ref}" is fused into it: mark stage "${input.stage}" "shared: true"`,
+          );
         partInputs.push(input);
       }
       let partPlan: ProcessorPlan;
@@ -478,6 +482,10 @@ export async function planPipeline(
         return report(`ends in part "${part.name}", whose output schemas differ from the stage's plan`);
       }
       const like = part.partitionsLike === undefined ? undefined : inputs[part.partitionsLike];
+      if (part.partitionsLike !== undefined && !like?.materialized)
+        return report(
+          `part "${part.name}" follows the partitions of input ${part.partitionsLike}, which is not a topic`,
+        );
       const partOutput: PlannedStream = last
         ? output
         : {
@@ -493,7 +501,9 @@ export async function planPipeline(
       planned.push({
         stage: {
           name: partName,
-          plugin: part.plugin.name,
+          // Its metrics, logs and dead letters carry the stage's plugin, so the plugin's dashboards and alerts
+          // cover its parts; the stage label tells them apart.
+          plugin: stage.plugin,
           inputs: partInputs.map((s) => s.ref),
           config: part.config as Record<string, unknown>,
           shared: false,

@@ -141,7 +141,7 @@ export function consumerRun(
     });
     const producer = services.transport.producer();
     const stageMetrics = planned.chain.map((p) =>
-      services.metrics.forStage(pipeline, p.stage.name, p.plugin.name, 'processor'),
+      services.metrics.forStage(pipeline, p.stage.name, p.stage.plugin, 'processor'),
     );
     const allMetrics: StageMetrics[] = [...stageMetrics];
     /** The instances of the task's processors on this node, by partition number (-1: all partitions). */
@@ -217,7 +217,7 @@ export function consumerRun(
       const inputOf = (topic: string) => inputRefs.get(topic) ?? topic;
       const receiver: Receiver = {
         failure: first
-          ? { stage: first.stage.name, plugin: first.plugin.name, kind: 'processor', task: planned.id }
+          ? { stage: first.stage.name, plugin: first.stage.plugin, kind: 'processor', task: planned.id }
           : { ...sinkFailure(), task: planned.id },
         metrics: allMetrics[0]!,
       };

@@ -196,7 +196,7 @@ export class MeshNode {
             ...config.tasks,
             pipelineTasks: plan.tasks.map((t) => t.id),
           }),
-          [plan.name, end.stage.name, end.plugin.name, end.plugin.kind],
+          [plan.name, end.stage.name, end.stage.plugin, end.plugin.kind],
         );
       }
     }

@@ -128,12 +128,12 @@ export async function openTaskInstance(
       }));
       const task = await p.plugin.create(
         p.config as never,
-        parts.contextFor(p.stage.name, p.plugin.name, state, inputs),
+        parts.contextFor(p.stage.name, p.stage.plugin, state, inputs),
       );
       processors.push(task);
       stages.push({
         name: p.stage.name,
-        plugin: p.plugin.name,
+        plugin: p.stage.plugin,
         metrics: parts.metrics[i]!,
         process: task.process.bind(task),
       });

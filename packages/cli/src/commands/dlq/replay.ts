@@ -16,6 +16,7 @@ import {
   openNodeTransport,
   readUntil,
   replayProgressGroup,
+  stageSelected,
   type NodeTransport,
 } from '../../dead-letter-reader.js';
 
@@ -60,7 +61,8 @@ export default class DlqReplay extends MeshCommand {
     stage: Flags.string({
       char: 's',
       multiple: true,
-      description: 'Only the dead letters of this stage (repeatable).',
+      description:
+        'Only the dead letters of this stage (repeatable); of a stage that runs as parts (a partitioned join), of all its parts.',
     }),
     offset: Flags.integer({
       char: 'o',
@@ -173,7 +175,7 @@ export default class DlqReplay extends MeshCommand {
   private wanted(record: ConsumedRecord, stages: readonly string[] | undefined, outcome: Outcome): boolean {
     if (!stages) return true;
     const { stage } = deadLetterOf(record);
-    if (stages.includes(stage)) return true;
+    if (stageSelected(stages, stage)) return true;
     outcome.passedOver++;
     outcome.passedOverByStage.set(stage, (outcome.passedOverByStage.get(stage) ?? 0) + 1);
     return false;

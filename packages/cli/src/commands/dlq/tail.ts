@@ -10,6 +10,7 @@ import {
   openNodeTransport,
   openSchemas,
   readUntil,
+  stageSelected,
   type DeadLetter,
   type DecodedEvent,
 } from '../../dead-letter-reader.js';
@@ -44,7 +45,8 @@ export default class DlqTail extends MeshCommand {
     stage: Flags.string({
       char: 's',
       multiple: true,
-      description: 'Only the dead letters of this stage (repeatable).',
+      description:
+        'Only the dead letters of this stage (repeatable); of a stage that runs as parts (a partitioned join), of all its parts.',
     }),
     'from-beginning': Flags.boolean({
       default: true,
@@ -89,7 +91,7 @@ export default class DlqTail extends MeshCommand {
         for await (const records of batches) {
           for (const record of records) {
             const letter = deadLetterOf(record);
-            if (flags.stage && !flags.stage.includes(letter.stage)) continue;
+            if (flags.stage && !stageSelected(flags.stage, letter.stage)) continue;
             const line: PrintedDeadLetter = { ...letter, ...(await decodeEvent(codec, record)) };
             if (json) printed.push(line);
             // JSON lines, flushed as they come (this.log would hold them back under --json only).
