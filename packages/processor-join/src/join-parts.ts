@@ -5,6 +5,7 @@ import {
   Type,
   type ChangeEvent,
   type Envelope,
+  type Logger,
   type ProcessorInputSchemas,
   type ProcessorPart,
   type Row,
@@ -67,7 +68,12 @@ const joinByKey = defineProcessor({
   create(config, ctx) {
     const { layout } = planJoin([config.left, config.right], config.join);
     const repartition = new LeftRepartition(layout, ctx.state, avroType(config.left.keySchema));
-    return { process: (events) => repartition.process(events) };
+    return {
+      process(events) {
+        if (events.some((e) => e.value?.op === 't')) warnTruncate(ctx.logger, 'left');
+        return repartition.process(events);
+      },
+    };
   },
 });
 
@@ -89,13 +95,17 @@ const joinMatched = defineProcessor({
     const join = new TableJoin(layout, ctx.state, rightSourceFits, true);
     return {
       async process(events, input) {
-        if (input !== repartitioned) return join.process(events, input);
+        if (input !== repartitioned) {
+          if (events.some((e) => e.value?.op === 't')) warnTruncate(ctx.logger, 'right');
+          return join.process(events, input);
+        }
         const out: ChangeEvent[] = [];
         for (const event of events) {
           const record = event.value as unknown as RepartitionedChange;
           const key = record.key === null ? null : (leftKeyType.fromBuffer(record.key) as Row);
           await join.repartitioned(key, record.version, record.change as Envelope | null, record.leave, out);
         }
+        await join.saveSequence();
         return out;
       },
     };
@@ -116,6 +126,15 @@ const joinResolved = defineProcessor({
     return { process: (events) => resolve.process(events) };
   },
 });
+
+/** A truncate has no key: it reaches one partition, whose rows alone it deletes (see the README's limits). */
+function warnTruncate(logger: Logger, side: 'left' | 'right'): void {
+  logger.warn(
+    { side },
+    `a truncate of the ${side} input reached one partition of a partitioned join: only the rows of that partition are deleted; ` +
+      'for tables that are truncated, run the join without "partitioned"',
+  );
+}
 
 /** The fields of an input's `source` block, without the record's name (one per table). */
 export function sourceFields(input: ProcessorInputSchemas): unknown {

@@ -13,6 +13,16 @@ const PLACEMENT = 'K\u0000';
 /** The last version given to a change: one counter per instance, as every change of a left key passes one. */
 const SEQUENCE = 'S';
 
+/**
+ * The version after `last`: one more, or the clock in 1/1024 ms if that is ahead. Anchored to the clock, versions
+ * keep growing across a loss of this part's state (its changelog deleted, the group reset) and across a move of a
+ * left key to another instance (a changed key schema or partition count), where a bare counter would start below
+ * versions the resolve part already holds and every later change would be dropped. 1024 × ms stays below 2^53.
+ */
+function nextVersion(last: number): number {
+  return Math.max(last + 1, Date.now() * 1024);
+}
+
 /** A repartitioned left change, as the match part reads it. */
 export interface RepartitionedChange {
   /** The left key, in the left key's Avro encoding (its schema may repeat named types of the row's). */
@@ -76,7 +86,8 @@ export class LeftRepartition {
           const { key } = placement as Placement;
           const leftKey =
             key === null ? null : (this.leftKeyType.fromBuffer(Buffer.from(key, 'base64')) as Row);
-          out.push(this.record(this.joinKeyOf(placement as Placement), leftKey, ++version, false, null));
+          version = nextVersion(version);
+          out.push(this.record(this.joinKeyOf(placement as Placement), leftKey, version, false, null));
           await this.state.delete(stored);
         }
         continue;
@@ -86,7 +97,7 @@ export class LeftRepartition {
       const row = event.value?.after ?? null;
       if (!row && !placement) continue; // a delete of a row never seen: nothing was joined
       const joinKey = row ? this.joinKeyRecord(row) : this.joinKeyOf(placement!);
-      version += 1;
+      version = nextVersion(version);
       if (row && placement && placement.joinKey !== null) {
         const old = this.joinKeyOf(placement);
         if (tupleText([old]) !== tupleText([joinKey]))

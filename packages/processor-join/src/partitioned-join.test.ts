@@ -10,7 +10,7 @@ import {
 import { createTestContext } from '@datamesh/testkit';
 import { joinProcessor } from './join-processor.js';
 import { JOIN_VERSION_HEADER } from './table-join.js';
-import { customers, expectedJoin, orders, shopHistory } from './__fixtures__/shop.js';
+import { change, customers, expectedJoin, orders, shopHistory } from './__fixtures__/shop.js';
 import { random } from './__fixtures__/random.js';
 
 const on = [{ left: 'customer_id', right: 'id' }];
@@ -183,5 +183,78 @@ describe('partitioned join', () => {
         parseConfig(joinProcessor.config, { on, partitioned: true, window: { withinMs: 1000 } }),
       ),
     ).toThrow(/a windowed join runs on one node at a time: remove "partitioned"/);
+  });
+});
+
+describe('partitioned join: replays and lost state', () => {
+  const config = { on, prefix: 'c_', fields: ['name'] };
+  const ada = { id: 7, name: 'Ada', tier: 'gold' };
+  /** One instance of each part, each with state of its own. */
+  async function instances() {
+    const [byKey, matched, resolved] = partsOf(config).map(async (part) =>
+      part.plugin.create(part.config as never, await createTestContext({ inputs: part.inputs })),
+    );
+    return { byKey: await byKey!, matched: await matched!, resolved: await resolved! };
+  }
+  const version = (e: ChangeEvent) => Number(e.headers?.[JOIN_VERSION_HEADER]);
+  /** The version the repartition part gave a change. */
+  const versionOf = (e: ChangeEvent) => (e.value as unknown as { version: number }).version;
+
+  it('does not apply a left change older than the row it holds (a dead letter replayed late)', async () => {
+    const { byKey, matched } = await instances();
+    await matched.process([change('customers', 'c', null, ada)], customers.name);
+    const [first] = await byKey.process(
+      [change('orders', 'c', null, { id: 1, customer_id: 7, amount: 10 })],
+      orders.name,
+    );
+    const [second] = await byKey.process(
+      [change('orders', 'u', null, { id: 1, customer_id: 7, amount: 20 })],
+      orders.name,
+    );
+    await matched.process([second!], 'j.by-join-key');
+    // The first change comes back from the dead-letter topic: nothing happens.
+    expect(await matched.process([first!], 'j.by-join-key')).toEqual([]);
+    // A later right change re-emits the row as it is, at its version: the resolve part takes it.
+    const [renamed] = await matched.process(
+      [change('customers', 'u', ada, { ...ada, name: 'Ada L.' })],
+      customers.name,
+    );
+    expect(renamed!.value!.after).toEqual({ id: 1, customer_id: 7, amount: 20, c_name: 'Ada L.' });
+    expect(version(renamed!)).toBe(versionOf(second!));
+  });
+
+  it('orders the images of one version by their number: a replayed one and a repeated one change nothing', async () => {
+    const { byKey, matched, resolved } = await instances();
+    await matched.process([change('customers', 'c', null, ada)], customers.name);
+    const repartitioned = await byKey.process(
+      [change('orders', 'c', null, { id: 1, customer_id: 7, amount: 10 })],
+      orders.name,
+    );
+    const [created] = await matched.process(repartitioned, 'j.by-join-key');
+    const [renamed] = await matched.process(
+      [change('customers', 'u', ada, { ...ada, name: 'Ada L.' })],
+      customers.name,
+    );
+    expect(version(created!)).toBe(version(renamed!));
+    const out = await resolved.process([created!, renamed!, created!, renamed!], 'j.matched');
+    expect(out.map((e) => `${e.value!.op} ${String(e.value!.after!['c_name'])}`)).toEqual([
+      'c Ada',
+      'u Ada L.',
+    ]);
+  });
+
+  it('keeps versions growing when the repartition part starts over with empty state', async () => {
+    const before = await instances();
+    const after = await instances();
+    const [first] = await before.byKey.process(
+      [change('orders', 'c', null, { id: 1, customer_id: 7, amount: 10 })],
+      orders.name,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const [again] = await after.byKey.process(
+      [change('orders', 'u', null, { id: 1, customer_id: 7, amount: 20 })],
+      orders.name,
+    );
+    expect(versionOf(again!)).toBeGreaterThan(versionOf(first!));
   });
 });

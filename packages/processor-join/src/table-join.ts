@@ -12,8 +12,16 @@ interface LeftEntry {
   readonly v?: number;
 }
 
-/** The header carrying the version of a partitioned join's output image (see `JoinImages`). */
+/** The header carrying the version of a partitioned join's output image: its left row's version. */
 export const JOIN_VERSION_HEADER = 'datamesh.join.version';
+/**
+ * The header ordering a partitioned join's images of one version: they all come from the partition holding the row
+ * at that version, numbered in the order it emitted them (a replayed dead letter comes late, with its old number).
+ */
+export const JOIN_SEQUENCE_HEADER = 'datamesh.join.sequence';
+
+/** Partitioned: the number of the last image this partition emitted. */
+const SEQUENCE = 'S';
 
 const LEFT = 'L\u0000';
 const RIGHT = 'R\u0000';
@@ -50,6 +58,9 @@ export class TableJoin {
 
   /** Partitioned: emits versioned images (see above) instead of changes. */
   private readonly images: boolean;
+  /** Partitioned: the number of the last image emitted, once read from state; saved by `saveSequence`. */
+  private sequence: number | undefined;
+  private savedSequence: number | undefined;
 
   constructor(layout: JoinLayout, state: StateStore, rightSourceFits: boolean, images = false) {
     this.layout = layout;
@@ -70,13 +81,29 @@ export class TableJoin {
     out: ChangeEvent[],
   ): Promise<void> {
     const leftKey = tupleText([key]);
+    const entry = this.state.get<LeftEntry>(LEFT + leftKey);
+    // A change older than the row held here (a dead letter replayed late) is not applied over it: its image would
+    // lose to newer ones, and the row's later images would carry its old version and lose too.
+    if (entry?.v !== undefined && version < entry.v) return;
     if (leave || change === null) {
-      const entry = this.state.get<LeftEntry>(LEFT + leftKey);
       if (entry) await this.forgetLeft(leftKey, entry);
-      if (!leave) out.push({ key, value: null, headers: versionHeader(version) });
+      if (!leave) out.push({ key, value: null, headers: this.imageHeaders(version) });
       return;
     }
     await this.leftChange({ key, value: change }, change, out, version);
+  }
+
+  /** Partitioned: stores the number of the last image emitted; once per batch. */
+  async saveSequence(): Promise<void> {
+    if (this.sequence === undefined || this.sequence === this.savedSequence) return;
+    await this.state.put(SEQUENCE, this.sequence);
+    this.savedSequence = this.sequence;
+  }
+
+  private imageHeaders(version: number): Record<string, string> {
+    this.sequence ??= this.savedSequence = this.state.get<number>(SEQUENCE) ?? 0;
+    this.sequence += 1;
+    return { [JOIN_VERSION_HEADER]: String(version), [JOIN_SEQUENCE_HEADER]: String(this.sequence) };
   }
 
   private async forgetLeft(leftKey: string, entry: LeftEntry): Promise<void> {
@@ -105,6 +132,7 @@ export class TableJoin {
       if (side === 'left') await this.leftChange(event, event.value, out);
       else await this.rightChange(event, event.value, out);
     }
+    if (this.images) await this.saveSequence();
     return out;
   }
 
@@ -147,8 +175,9 @@ export class TableJoin {
     const before = previousRow ? this.joined(previousRow, this.rightRow(oldJoinKey)) : null;
     const after = row ? this.joined(row, this.rightRow(newJoinKey)) : null;
     const created = value.op === 'r' ? 'r' : 'c';
-    if (version !== undefined) image(out, event.key, after, value.source, value.ts_ms, created, version);
-    else emit(out, event.key, before, after, value.source, value.ts_ms, created);
+    if (version !== undefined) {
+      image(out, event.key, after, value.source, value.ts_ms, created, this.imageHeaders(version));
+    } else emit(out, event.key, before, after, value.source, value.ts_ms, created);
   }
 
   private async leftTombstone(key: Row | null, out: ChangeEvent[]): Promise<void> {
@@ -227,7 +256,7 @@ export class TableJoin {
       if (isDeepStrictEqual(before, after)) continue;
       const key = fromStored(entry.key) as Row;
       const rowSource = this.sourceFor(entry, source, ts_ms);
-      if (this.images) image(out, key, after, rowSource, ts_ms, 'c', entry.v ?? 0);
+      if (this.images) image(out, key, after, rowSource, ts_ms, 'c', this.imageHeaders(entry.v ?? 0));
       else emit(out, key, before, after, rowSource, ts_ms, 'c');
     }
   }
@@ -267,17 +296,13 @@ function image(
   source: SourceInfo,
   ts_ms: number,
   created: Extract<Operation, 'c' | 'r'>,
-  version: number,
+  headers: Record<string, string>,
 ): void {
   out.push({
     key,
     value: { before: null, after, source, op: after === null ? 'd' : created, ts_ms },
-    headers: versionHeader(version),
+    headers,
   });
-}
-
-function versionHeader(version: number): Record<string, string> {
-  return { [JOIN_VERSION_HEADER]: String(version) };
 }
 
 /**
