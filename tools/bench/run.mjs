@@ -46,6 +46,7 @@ for (const pkg of [
   'processor-filter',
   'processor-projection',
   'processor-mask',
+  'processor-join',
   'sink-elasticsearch',
   'sink-kafka',
   'cli',
