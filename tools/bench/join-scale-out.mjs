@@ -18,14 +18,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { kafkaAdmin } from './postgres-cdc-peers.mjs';
-import {
-  BenchSetupError,
-  checkKafka,
-  datagenStage,
-  fillWithDatagen,
-  MeshNode,
-  requireBuilt,
-} from './lib/mesh-node.mjs';
+import { checkKafka, datagenStage, fillWithDatagen, MeshNode, requireBuilt } from './lib/mesh-node.mjs';
+import { intFlag, runBenchmark } from './lib/bench-cli.mjs';
 import { fmt, printTable } from './lib/report.mjs';
 import { machineText, median, ratioText } from './lib/run-figures.mjs';
 
@@ -63,14 +57,8 @@ const { values } = parseArgs({
   },
 });
 
-class UsageError extends BenchSetupError {}
-
 function options() {
-  const int = (flag, min = 1) => {
-    const n = Number(values[flag]);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}`);
-    return n;
-  };
+  const int = (flag, min) => intFlag(values, flag, min);
   return {
     events: int('events'),
     keys: int('keys'),
@@ -79,15 +67,6 @@ function options() {
     batchSize: int('batch-size'),
     brokers: values.brokers.split(','),
   };
-}
-
-if (values.help) {
-  process.stdout.write(HELP);
-} else {
-  process.exitCode = await main().catch((error) => {
-    console.error(error instanceof BenchSetupError ? error.message : (error.stack ?? String(error)));
-    return error instanceof UsageError ? 2 : 1;
-  });
 }
 
 /** A datagen source over `keys` ids. */
@@ -283,3 +262,5 @@ async function measure(opts, work, { spec, stage, variant, inputs }) {
     await admin.disconnect();
   }
 }
+
+await runBenchmark(HELP, values, main);

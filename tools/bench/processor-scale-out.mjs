@@ -19,14 +19,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { kafkaAdmin } from './postgres-cdc-peers.mjs';
-import {
-  BenchSetupError,
-  checkKafka,
-  datagenStage,
-  fillWithDatagen,
-  MeshNode,
-  requireBuilt,
-} from './lib/mesh-node.mjs';
+import { checkKafka, datagenStage, fillWithDatagen, MeshNode, requireBuilt } from './lib/mesh-node.mjs';
+import { intFlag, runBenchmark } from './lib/bench-cli.mjs';
 import { fmt, printTable } from './lib/report.mjs';
 import { figureRows, machineText } from './lib/run-figures.mjs';
 
@@ -56,14 +50,8 @@ const { values } = parseArgs({
   },
 });
 
-class UsageError extends BenchSetupError {}
-
 function options() {
-  const int = (flag, min = 1) => {
-    const n = Number(values[flag]);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}`);
-    return n;
-  };
+  const int = (flag, min) => intFlag(values, flag, min);
   return {
     events: int('events'),
     runs: int('runs'),
@@ -71,15 +59,6 @@ function options() {
     batchSize: int('batch-size'),
     brokers: values.brokers.split(','),
   };
-}
-
-if (values.help) {
-  process.stdout.write(HELP);
-} else {
-  process.exitCode = await main().catch((error) => {
-    console.error(error instanceof BenchSetupError ? error.message : (error.stack ?? String(error)));
-    return error instanceof UsageError ? 2 : 1;
-  });
 }
 
 /** The pipeline of one measured variant: the filled source (at its limit: it adds nothing) and the chain. */
@@ -237,3 +216,5 @@ async function measure(opts, work, spec, stage, count, topic, ends) {
     await admin.disconnect();
   }
 }
+
+await runBenchmark(HELP, values, main);
