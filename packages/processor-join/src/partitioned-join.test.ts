@@ -9,7 +9,7 @@ import {
 } from '@datamesh/core';
 import { createTestContext } from '@datamesh/testkit';
 import { joinProcessor } from './join-processor.js';
-import { JOIN_VERSION_HEADER } from './table-join.js';
+import { JOIN_SEQUENCE_HEADER, JOIN_VERSION_HEADER } from './table-join.js';
 import { change, customers, expectedJoin, orders, shopHistory } from './__fixtures__/shop.js';
 import { random } from './__fixtures__/random.js';
 
@@ -241,6 +241,33 @@ describe('partitioned join: replays and lost state', () => {
       'c Ada',
       'u Ada L.',
     ]);
+  });
+
+  it('keeps image numbers growing when the match part starts over with empty state', async () => {
+    const before = await instances();
+    const after = await instances();
+    const sequence = (e: ChangeEvent) => Number(e.headers?.[JOIN_SEQUENCE_HEADER]);
+    await before.matched.process([change('customers', 'c', null, ada)], customers.name);
+    const repartitioned = await before.byKey.process(
+      [change('orders', 'c', null, { id: 1, customer_id: 7, amount: 10 })],
+      orders.name,
+    );
+    await before.matched.process(repartitioned, 'j.by-join-key');
+    let last: ChangeEvent | undefined;
+    for (const name of ['Ada 1', 'Ada 2', 'Ada 3'])
+      [last] = await before.matched.process(
+        [change('customers', 'u', null, { ...ada, name })],
+        customers.name,
+      );
+    // Rebuilt from its inputs: the same row at the same version, then a rename it must not lose.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await after.matched.process(repartitioned, 'j.by-join-key');
+    const [renamed] = await after.matched.process(
+      [change('customers', 'c', null, { ...ada, name: 'Ada L.' })],
+      customers.name,
+    );
+    expect(version(renamed!)).toBe(version(last!));
+    expect(sequence(renamed!)).toBeGreaterThan(sequence(last!));
   });
 
   it('keeps versions growing when the repartition part starts over with empty state', async () => {

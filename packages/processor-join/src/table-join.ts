@@ -102,7 +102,9 @@ export class TableJoin {
 
   private imageHeaders(version: number): Record<string, string> {
     this.sequence ??= this.savedSequence = this.state.get<number>(SEQUENCE) ?? 0;
-    this.sequence += 1;
+    // Anchored to the clock, as versions are: after this part's state was lost and rebuilt, its images still number
+    // above those the resolve part holds for a version.
+    this.sequence = Math.max(this.sequence + 1, Date.now() * 1024);
     return { [JOIN_VERSION_HEADER]: String(version), [JOIN_SEQUENCE_HEADER]: String(this.sequence) };
   }
 
