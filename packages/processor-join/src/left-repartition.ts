@@ -84,10 +84,16 @@ export class LeftRepartition {
         // A truncate deletes the rows this instance sent; it reaches the instance of the partition it was written to.
         for (const [stored, placement] of [...this.state.entries(PLACEMENT)]) {
           const { key } = placement as Placement;
-          const leftKey =
-            key === null ? null : (this.leftKeyType.fromBuffer(Buffer.from(key, 'base64')) as Row);
           version = nextVersion(version);
-          out.push(this.record(this.joinKeyOf(placement as Placement), leftKey, version, false, null));
+          out.push(
+            this.record(
+              this.joinKeyOf(placement as Placement),
+              key === null ? null : Buffer.from(key, 'base64'),
+              version,
+              false,
+              null,
+            ),
+          );
           await this.state.delete(stored);
         }
         continue;
@@ -97,17 +103,18 @@ export class LeftRepartition {
       const row = event.value?.after ?? null;
       if (!row && !placement) continue; // a delete of a row never seen: nothing was joined
       const joinKey = row ? this.joinKeyRecord(row) : this.joinKeyOf(placement!);
+      const keyBytes = event.key === null ? null : this.leftKeyType.toBuffer(event.key);
       version = nextVersion(version);
       if (row && placement && placement.joinKey !== null) {
         const old = this.joinKeyOf(placement);
         if (tupleText([old]) !== tupleText([joinKey]))
-          out.push(this.record(old, event.key, version, true, null));
+          out.push(this.record(old, keyBytes, version, true, null));
       }
-      out.push(this.record(joinKey, event.key, version, false, event.value && this.complete(event.value)));
+      out.push(this.record(joinKey, keyBytes, version, false, event.value && this.complete(event.value)));
       if (row) {
         await this.state.put(PLACEMENT + keyText, {
           joinKey: joinKey === null ? null : toStored(joinKey),
-          key: event.key === null ? null : this.leftKeyType.toBuffer(event.key).toString('base64'),
+          key: keyBytes === null ? null : keyBytes.toString('base64'),
         } satisfies Placement);
       } else await this.state.delete(PLACEMENT + keyText);
     }
@@ -115,19 +122,15 @@ export class LeftRepartition {
     return out;
   }
 
+  /** A repartitioned change: `key` is the left key, Avro-encoded. */
   private record(
     joinKey: Row | null,
-    key: Row | null,
+    key: Buffer | null,
     version: number,
     leave: boolean,
     change: Envelope | null,
   ): ChangeEvent {
-    const value: RepartitionedChange = {
-      key: key === null ? null : this.leftKeyType.toBuffer(key),
-      version,
-      leave,
-      change,
-    };
+    const value: RepartitionedChange = { key, version, leave, change };
     // The runtime encodes the value with the part's output schema; it is a record, not an envelope.
     return { key: joinKey, value: value as unknown as Envelope };
   }

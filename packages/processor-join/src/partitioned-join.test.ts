@@ -270,6 +270,24 @@ describe('partitioned join: replays and lost state', () => {
     expect(sequence(renamed!)).toBeGreaterThan(sequence(last!));
   });
 
+  it("sends a truncate of the left input as a tombstone of each row it placed, to the row's join key", async () => {
+    const { byKey } = await instances();
+    const placed = await byKey.process(
+      [
+        change('orders', 'c', null, { id: 1, customer_id: 7, amount: 10 }),
+        change('orders', 'c', null, { id: 2, customer_id: 8, amount: 20 }),
+      ],
+      orders.name,
+    );
+    const truncate = { key: null, value: { ...change('orders', 'c', null, null).value, op: 't' as const } };
+    const gone = await byKey.process([truncate], orders.name);
+    const summary = (e: ChangeEvent) => {
+      const value = e.value as unknown as { key: Buffer; leave: boolean; change: unknown };
+      return { joinKey: e.key, leftKey: value.key.toString('hex'), leave: value.leave, change: value.change };
+    };
+    expect(gone.map(summary)).toEqual(placed.map((e) => ({ ...summary(e), leave: false, change: null })));
+  });
+
   it('keeps versions growing when the repartition part starts over with empty state', async () => {
     const before = await instances();
     const after = await instances();

@@ -150,6 +150,13 @@ export function processorTopic(pipeline: string, stage: string): string {
   return `${pipeline}.${stage}`;
 }
 
+/** A stream as a processor's `plan` and context see it: its reference and schemas. */
+export function processorInputOf(stream: PlannedStream): ProcessorInput {
+  return { name: stream.ref, keySchema: stream.keySchema, valueSchema: stream.valueSchema };
+}
+
+const PART_NAME = new RegExp(KEBAB_CASE_PATTERN);
+
 /** The internal topic a part of a processor stage writes (`ProcessorPlugin.expand`). */
 export function partTopic(pipeline: string, stage: string, part: string): string {
   return `__datamesh_part.${pipeline}.${stage}.${part}`;
@@ -368,11 +375,7 @@ export async function planPipeline(
     const config = plugin ? configOf(plugin, stage.config, path, stage.name) : undefined;
     const inputs = resolveInputs(stage, path);
     if (!plugin || config === undefined || !inputs) return;
-    const planInputs: ProcessorInput[] = inputs.map((s) => ({
-      name: s.ref,
-      keySchema: s.keySchema,
-      valueSchema: s.valueSchema,
-    }));
+    const planInputs = inputs.map(processorInputOf);
     let plan: ProcessorPlan;
     try {
       plan = plugin.plan(planInputs, config as never);
@@ -408,7 +411,7 @@ export async function planPipeline(
       keySchema: plan.keySchema,
       valueSchema: plan.valueSchema,
     };
-    const parts = planParts(stage, plugin, config, inputs, plan, output, path);
+    const parts = planParts(stage, plugin, config, inputs, planInputs, plan, output, path);
     if (parts === null) return;
     streams.set(name, output);
     streamsOfStage.set(name, [output]);
@@ -425,6 +428,7 @@ export async function planPipeline(
     plugin: ProcessorPlugin,
     config: unknown,
     inputs: readonly PlannedStream[],
+    planInputs: readonly ProcessorInput[],
     plan: ProcessorPlan,
     output: PlannedStream,
     path: string,
@@ -435,10 +439,7 @@ export async function planPipeline(
     };
     let declared: readonly ProcessorPart[] | undefined;
     try {
-      declared = plugin.expand?.(
-        inputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema })),
-        config as never,
-      );
+      declared = plugin.expand?.(planInputs, config as never);
     } catch (error) {
       return report(`cannot be split into parts: ${(error as Error).message}`);
     }
@@ -448,7 +449,7 @@ export async function planPipeline(
     for (const [index, part] of declared.entries()) {
       const last = index === declared.length - 1;
       const partName = `${stage.name}.${part.name}`;
-      if (!new RegExp(KEBAB_CASE_PATTERN).test(part.name) || byName.has(part.name))
+      if (!PART_NAME.test(part.name) || byName.has(part.name))
         return report(`declares a part named "${part.name}": part names are kebab-case and unique`);
       const partInputs: PlannedStream[] = [];
       for (const ref of part.inputs) {
@@ -465,10 +466,7 @@ export async function planPipeline(
       }
       let partPlan: ProcessorPlan;
       try {
-        partPlan = part.plugin.plan(
-          partInputs.map((s) => ({ name: s.ref, keySchema: s.keySchema, valueSchema: s.valueSchema })),
-          part.config as never,
-        );
+        partPlan = part.plugin.plan(partInputs.map(processorInputOf), part.config as never);
       } catch (error) {
         return report(`part "${part.name}" cannot take its inputs: ${(error as Error).message}`);
       }

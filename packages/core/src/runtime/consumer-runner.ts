@@ -194,7 +194,7 @@ export function consumerRun(
         const stream = output.processor.output;
         await ensureStreamTopic(services.transport, stream, options.partitions, logger);
         await codec.prepareTopic(stream.topic, stream.keySchema, stream.valueSchema);
-        if (stream.partitionsLike !== undefined) await assertKeysFollow(services.schemas, stream);
+        await assertKeysFollow(services.schemas, stream);
       }
       // Read once every producer of the task fenced its predecessor and settled what that one left open (the
       // instance's, and an exclusive sink's, which its create does): that transaction may carry offsets.

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { PluginContext, ProcessorInputSchemas, StateStore } from '../contract/context.js';
 import type { ProcessorTask } from '../contract/plugin.js';
 import type { StageMetrics } from '../metrics/task-metrics.js';
-import type { PlannedTask } from '../pipeline/planner.js';
+import { processorInputOf, type PlannedTask } from '../pipeline/planner.js';
 import { stateChangelogTopic, TaskStateStore } from '../state/task-state-store.js';
 import type {
   Consumer,
@@ -121,11 +121,7 @@ export async function openTaskInstance(
         );
         if (report.unborn) stateLostAt.push({ stage: p.stage.name, topic, store });
       }
-      const inputs = p.inputs.map((input) => ({
-        name: input.ref,
-        keySchema: input.keySchema,
-        valueSchema: input.valueSchema,
-      }));
+      const inputs = p.inputs.map(processorInputOf);
       const task = await p.plugin.create(
         p.config as never,
         parts.contextFor(p.stage.name, p.stage.plugin, state, inputs),

@@ -44,13 +44,14 @@ export async function ensureStreamTopic(
 }
 
 /**
- * A topic repartitioned by the key of another lands equal keys in equal partition numbers only when its keys are
+ * A topic repartitioned by the key of another (`partitionsLike`) lands equal keys in equal partition numbers only when its keys are
  * equal bytes: written with the same schema id. Refuses to run otherwise, rather than join rows that never meet.
  */
 export async function assertKeysFollow(
   schemas: SchemaAccess,
   stream: { readonly topic: string; readonly partitionsLike?: string; readonly keySchema: AvroRecordSchema },
 ): Promise<void> {
+  if (stream.partitionsLike === undefined) return;
   const followed = await schemas.latest(`${stream.partitionsLike}-key`);
   if (!followed) return; // nothing written there yet: its writer registers the same schema
   const own = await schemas.register(`${stream.topic}-key`, stream.keySchema);
